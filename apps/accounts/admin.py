@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+
+from . import services
+from .models import User, UserSession
+
+
+class ColonyUserCreationForm(UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "network", "handle")
+
+
+class ColonyUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class TwoFactorFilter(admin.SimpleListFilter):
+    title = "2FA enabled"
+    parameter_name = "has_2fa"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(totpdevice__confirmed=True).distinct()
+        if self.value() == "no":
+            return queryset.exclude(totpdevice__confirmed=True)
+        return queryset
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = ColonyUserChangeForm
+    add_form = ColonyUserCreationForm
+    ordering = ("-id",)
+    list_display = (
+        "email",
+        "handle",
+        "display_name",
+        "network",
+        "network_role",
+        "is_ai",
+        "is_active",
+        "is_staff",
+        "suspended_until",
+        "created_at",
+    )
+    list_filter = ("network", "is_ai", "is_active", TwoFactorFilter, "is_staff", "network_role", "state")
+    search_fields = ("email", "handle", "display_name")
+    list_select_related = ("network",)
+    readonly_fields = ("created_at", "updated_at", "last_login", "last_seen_at", "state")
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("email", "password", "network", "handle", "display_name", "bio", "avatar")}),
+        (
+            "Role and status",
+            {"fields": ("network_role", "is_active", "state", "suspended_until", "suspension_reason")},
+        ),
+        ("Staff", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
+        (
+            "Agent",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "is_ai",
+                    "agent_owner_user",
+                    "agent_owner_organization",
+                    "agent_status",
+                    "agent_model",
+                    "agent_autonomy",
+                    "agent_timezone",
+                    "agent_max_concurrent_claims",
+                ),
+            },
+        ),
+        ("Dates", {"fields": ("last_login", "last_seen_at", "created_at", "updated_at")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "network", "handle", "password1", "password2")}),
+    )
+    raw_id_fields = ("agent_owner_user", "agent_owner_organization")
+    actions = ("suspend", "unsuspend", "force_logout_everywhere", "reset_two_factor")
+
+    @admin.action(description="Suspend selected users (ends their sessions)")
+    def suspend(self, request, queryset):
+        for user in queryset:
+            services.suspend_user(actor=request.user, user=user, reason="Suspended by staff")
+        self.message_user(request, f"Suspended {queryset.count()} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Unsuspend selected users")
+    def unsuspend(self, request, queryset):
+        for user in queryset:
+            services.unsuspend_user(actor=request.user, user=user)
+        self.message_user(request, f"Unsuspended {queryset.count()} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Force logout everywhere")
+    def force_logout_everywhere(self, request, queryset):
+        total = sum(services.force_logout(actor=request.user, user=user) for user in queryset)
+        self.message_user(request, f"Ended {total} session(s).", messages.SUCCESS)
+
+    @admin.action(description="Reset two-factor authentication (logged)")
+    def reset_two_factor(self, request, queryset):
+        from . import twofactor
+
+        for user in queryset:
+            twofactor.reset_two_factor(actor=request.user, user=user)
+        self.message_user(request, f"Reset 2FA for {queryset.count()} user(s).", messages.SUCCESS)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "device_label", "ip", "created_at", "last_seen_at", "revoked_at")
+    list_filter = ("kind",)
+    search_fields = ("user__email", "ip")
+    list_select_related = ("user",)
+    exclude = ("session_key",)
+    readonly_fields = [f.name for f in UserSession._meta.fields if f.name != "session_key"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False

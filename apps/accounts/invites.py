@@ -1,0 +1,52 @@
+"""The signup hook for invite codes.
+
+Invite-only networks require a valid code at signup. The invites app (growth
+issue) registers the real checker/redeemer with ``register``; until then no
+code is valid, so an invite-only network refuses every signup with a clear
+message, and an open network ignores codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apps.core.exceptions import PermissionDenied, ValidationFailed
+
+InviteChecker = Callable[..., bool]
+InviteRedeemer = Callable[..., None]
+
+_checker: InviteChecker | None = None
+_redeemer: InviteRedeemer | None = None
+
+INVITE_REQUIRED = "This network is invite-only: enter a valid invite code, or join the waitlist."
+INVITE_INVALID = "This invite code is not valid (unknown, used up, or expired)."
+SIGNUP_CLOSED = "Signups are closed on this network."
+
+
+def register(*, checker: InviteChecker, redeemer: InviteRedeemer) -> None:
+    global _checker, _redeemer
+    _checker, _redeemer = checker, redeemer
+
+
+def unregister() -> None:
+    global _checker, _redeemer
+    _checker = _redeemer = None
+
+
+def check_signup_allowed(*, network: Any, invite_code: str | None, email: str | None) -> None:
+    """Raise when this network refuses the signup (called while validating the form)."""
+    if network is None or not network.signup_enabled or network.status != "active":
+        raise PermissionDenied(SIGNUP_CLOSED, code="signup_closed")
+    if not network.invite_only:
+        return
+    if not invite_code:
+        raise ValidationFailed(INVITE_REQUIRED, field="invite_code", code="invite_required")
+    if _checker is None or not _checker(network=network, code=invite_code, email=email):
+        raise ValidationFailed(INVITE_INVALID, field="invite_code", code="invite_invalid")
+
+
+def redeem(*, network: Any, invite_code: str | None, user: Any) -> None:
+    """Consume the code inside the signup transaction (a rollback frees the use)."""
+    if network.invite_only and invite_code and _redeemer is not None:
+        _redeemer(network=network, code=invite_code, user=user)

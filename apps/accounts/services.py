@@ -1,0 +1,243 @@
+"""Account services: handles, profile, sessions and their revocation, staff actions."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from user_agents import parse as parse_user_agent
+
+from apps.core import audit
+from apps.core.exceptions import NotFound, ValidationFailed
+
+from .models import User, UserSession
+
+_HANDLE_CLEAN = re.compile(r"[^a-z0-9_]")
+LAST_SEEN_INTERVAL = timedelta(minutes=5)
+
+
+def unique_handle(*, network: Any, seed: str) -> str:
+    base = _HANDLE_CLEAN.sub("_", (seed or "user").lower()).strip("_")[:24] or "user"
+    if len(base) < 3:
+        base = (base + "_user")[:24]
+    candidate = base
+    while User.objects.filter(network=network, handle=candidate).exists():
+        candidate = f"{base}_{secrets.token_hex(2)}"
+    return candidate
+
+
+@transaction.atomic
+def update_profile(*, actor: User, user: User, **fields: Any) -> User:
+    if actor.pk != user.pk:
+        raise NotFound()
+    allowed = {"display_name", "bio", "handle", "avatar"}
+    changed = []
+    for name, value in fields.items():
+        if name not in allowed:
+            continue
+        if name == "handle":
+            value = value.lower()
+            if User.objects.filter(network_id=user.network_id, handle=value).exclude(pk=user.pk).exists():
+                raise ValidationFailed("This handle is taken.", field="handle", code="handle_taken")
+        setattr(user, name, value)
+        changed.append(name)
+    if changed:
+        user.full_clean(exclude=["password", "avatar"] if "avatar" not in changed else ["password"])
+        user.save(update_fields=changed + ["updated_at"])
+    return user
+
+
+# --- sessions ---------------------------------------------------------------
+
+
+def device_label(user_agent: str) -> str:
+    if not user_agent:
+        return "Unknown device"
+    ua = parse_user_agent(user_agent)
+    browser = ua.browser.family if ua.browser.family != "Other" else ""
+    system = ua.os.family if ua.os.family != "Other" else ""
+    if not browser and not system:
+        return user_agent[:60]
+    return " on ".join(p for p in (browser, system) if p)
+
+
+def client_ip(request: Any) -> str | None:
+    meta = getattr(request, "META", {})
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "") if settings.USE_X_FORWARDED_FOR else ""
+    ip = forwarded.split(",")[0].strip() if forwarded else meta.get("REMOTE_ADDR")
+    return ip or None
+
+
+def _session_kind(request: Any) -> str:
+    headless = getattr(getattr(request, "allauth", None), "headless", None)
+    client = getattr(headless, "client", None)
+    return UserSession.Kind.APP if str(client) in ("app", "Client.APP") else UserSession.Kind.BROWSER
+
+
+def start_user_session(*, request: Any, user: User) -> UserSession | None:
+    """Record the session a login just created (idempotent per session key)."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return None
+    if not session.session_key:
+        session.save()
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:512]
+    expires_at = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    row, _ = UserSession.objects.update_or_create(
+        session_key=session.session_key,
+        defaults={
+            "user": user,
+            "kind": _session_kind(request),
+            "ip": client_ip(request),
+            "user_agent": user_agent,
+            "device_label": device_label(user_agent),
+            "last_seen_at": timezone.now(),
+            "expires_at": expires_at,
+            "revoked_at": None,
+        },
+    )
+    return row
+
+
+def touch_user_session(*, session_key: str | None) -> None:
+    """Move last_seen_at forward at most every 5 minutes (one Redis check otherwise)."""
+    if not session_key:
+        return
+    marker = f"usersession:seen:{session_key}"
+    if not cache.add(marker, 1, int(LAST_SEEN_INTERVAL.total_seconds())):
+        return
+    UserSession.objects.filter(session_key=session_key, revoked_at__isnull=True).update(
+        last_seen_at=timezone.now()
+    )
+
+
+def session_group(session_key: str) -> str:
+    return f"session.{session_key}"
+
+
+def user_group(user_id: Any) -> str:
+    return f"user.{user_id}"
+
+
+def _close_sockets(session_keys: list[str]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    send = async_to_sync(layer.group_send)
+    for key in session_keys:
+        send(session_group(key), {"type": "session.revoked"})
+
+
+def revoke_sessions(*, user: User, sessions: list[UserSession], reason: str = "revoked") -> int:
+    """End Django sessions, mark rows revoked, close their sockets on commit."""
+    keys = [s.session_key for s in sessions if s.revoked_at is None]
+    if not keys:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        UserSession.objects.filter(user=user, session_key__in=keys, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        Session.objects.filter(session_key__in=keys).delete()
+        transaction.on_commit(lambda: _forget_cached_sessions(keys))
+        transaction.on_commit(lambda: _close_sockets(keys))
+    return len(keys)
+
+
+def _forget_cached_sessions(keys: list[str]) -> None:
+    # cached_db sessions live in the cache too; drop them so a revoked key is dead at once
+    from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+
+    cache.delete_many([KEY_PREFIX + key for key in keys])
+
+
+def revoke_session(*, actor: User, session_id: Any) -> None:
+    row = UserSession.objects.filter(user=actor, pk=session_id, revoked_at__isnull=True).first()
+    if row is None:
+        raise NotFound()
+    revoke_sessions(user=actor, sessions=[row])
+
+
+def revoke_other_sessions(*, actor: User, current_session_key: str | None) -> int:
+    rows = list(
+        UserSession.objects.filter(user=actor, revoked_at__isnull=True).exclude(
+            session_key=current_session_key or ""
+        )
+    )
+    return revoke_sessions(user=actor, sessions=rows)
+
+
+def revoke_all_sessions(*, user: User) -> int:
+    rows = list(UserSession.objects.filter(user=user, revoked_at__isnull=True))
+    # sessions logged in before UserSession rows existed are found by scanning is costly;
+    # every login since creates a row, so the rows are authoritative.
+    return revoke_sessions(user=user, sessions=rows)
+
+
+# --- staff actions ------------------------------------------------------------
+
+
+@transaction.atomic
+def suspend_user(*, actor: User, user: User, until: Any = None, reason: str = "") -> User:
+    user = User.objects.select_for_update().get(pk=user.pk)
+    user.suspended_until = until or (timezone.now() + timedelta(days=36500))
+    user.suspension_reason = reason
+    user.save(update_fields=["suspended_until", "suspension_reason", "updated_at"])
+    revoke_all_sessions(user=user)
+    audit.record(
+        network=user.network_id,
+        actor=actor,
+        action="account.user.suspended",
+        target=user,
+        data={"until": user.suspended_until.isoformat(), "reason": reason},
+    )
+    return user
+
+
+@transaction.atomic
+def unsuspend_user(*, actor: User, user: User) -> User:
+    user = User.objects.select_for_update().get(pk=user.pk)
+    user.suspended_until = None
+    user.suspension_reason = ""
+    user.save(update_fields=["suspended_until", "suspension_reason", "updated_at"])
+    audit.record(network=user.network_id, actor=actor, action="account.user.unsuspended", target=user)
+    return user
+
+
+@transaction.atomic
+def force_logout(*, actor: User, user: User) -> int:
+    count = revoke_all_sessions(user=user)
+    audit.record(
+        network=user.network_id,
+        actor=actor,
+        action="account.user.forced_logout",
+        target=user,
+        data={"sessions": count},
+    )
+    return count
+
+
+@transaction.atomic
+def set_network_role(*, actor: User, user: User, role: str) -> User:
+    if role not in User.NetworkRole.values:
+        raise ValidationFailed("Unknown role.", field="network_role")
+    before = user.network_role
+    user.network_role = role
+    user.save(update_fields=["network_role", "updated_at"])
+    audit.record(
+        network=user.network_id,
+        actor=actor,
+        action="account.user.role_changed",
+        target=user,
+        data={"before": before, "after": role},
+    )
+    return user

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BrainConfig(AppConfig):
+    name = "apps.brain"
+    label = "brain"

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import AuditEvent, InboundWebhook
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Append-only records: staff can look, never edit."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "action", "actor", "target_type", "target_id", "network", "ip")
+    list_filter = ("network", "action")
+    search_fields = ("action", "target_type", "target_id", "actor__email")
+    list_select_related = ("actor", "network")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(InboundWebhook)
+class InboundWebhookAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "source", "external_id", "status", "signature_valid", "attempts")
+    list_filter = ("source", "status", "signature_valid")
+    search_fields = ("external_id",)
+    exclude = ("headers",)
+    show_full_result_count = False

@@ -1,0 +1,181 @@
+"""The API's tenancy base: every viewset inherits ``NetworkScopedViewSet``.
+
+* ``request.network`` is resolved after DRF authentication (API key → its
+  network, user → home network, anonymous → host or default). An unresolved
+  network fails closed.
+* Querysets are filtered by the request's network in ``get_queryset``, which
+  subclasses may not override; they refine with ``scope_queryset(qs)``.
+* The permission chain is the base chain (``settings.API_BASE_PERMISSIONS``)
+  plus the view's own ``permission_classes``: subclasses add, never replace.
+* Client-sent foreign keys go through ``NetworkScopedRelatedField``: another
+  network's id reads exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.module_loading import import_string
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from apps.networks.models import Network
+
+from .exceptions import NotFound
+from .tenancy import resolve_network
+
+_FORBIDDEN_OVERRIDES = ("get_queryset", "get_permissions", "initial", "perform_authentication")
+
+
+@lru_cache(maxsize=1)
+def base_permission_classes() -> tuple[type[permissions.BasePermission], ...]:
+    return tuple(import_string(path) for path in settings.API_BASE_PERMISSIONS)
+
+
+class NetworkContextMixin:
+    """Resolves ``request.network`` once the principal is known."""
+
+    #: anonymous callers allowed (the base chain still applies)
+    allow_anonymous: ClassVar[bool] = False
+    #: skip the 2FA-enrolment policy (2FA enrolment, logout, me)
+    mfa_exempt: ClassVar[bool] = False
+    #: API keys may not call this view at all (key management, 2FA, deletion…)
+    api_key_forbidden: ClassVar[bool] = False
+    #: API key scope resource (``<resource>:read|write``); None = no key access
+    scope_resource: ClassVar[str | None] = None
+    #: explicit action → scope overrides (``{"deploy": "projects:deploy"}``)
+    scope_map: ClassVar[dict[str, str]] = {}
+
+    def perform_authentication(self, request: Request) -> None:
+        user = request.user  # runs the authenticators
+        network = resolve_network(request, user=user, auth=request.auth)
+        request.network = network
+        request._request.network = network
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        chain = list(base_permission_classes())
+        if not self.allow_anonymous:
+            chain.insert(0, permissions.IsAuthenticated)
+        chain.extend(self.permission_classes)
+        return [permission() for permission in chain]
+
+    @property
+    def network(self) -> Network:
+        network = getattr(self.request, "network", None)
+        if network is None:
+            raise NotFound()
+        return network
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()  # type: ignore[misc]
+        context["network"] = getattr(self.request, "network", None)
+        return context
+
+
+class NetworkScopedViewSet(NetworkContextMixin, viewsets.GenericViewSet):
+    """First base of every viewset over tenant rows."""
+
+    #: path from the model to its network, for models reached through a parent
+    network_field: ClassVar[str] = "network"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _FORBIDDEN_OVERRIDES:
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__qualname__} overrides {name}(); implement scope_queryset() "
+                    "or add permission_classes instead (tenancy lives in NetworkScopedViewSet)"
+                )
+
+    def base_queryset(self) -> models.QuerySet:
+        if self.queryset is not None:
+            return self.queryset.all()
+        model = getattr(self, "model", None)
+        if model is None:
+            raise TypeError(f"{type(self).__qualname__} needs queryset or model")
+        return model._default_manager.all()
+
+    def get_queryset(self) -> models.QuerySet:
+        network = getattr(self.request, "network", None)
+        qs = self.base_queryset()
+        if network is None:  # fail closed
+            return qs.none()
+        qs = qs.filter(**{self.network_field: network})
+        return self.scope_queryset(qs)
+
+    def scope_queryset(self, qs: models.QuerySet) -> models.QuerySet:
+        """Refine the network-filtered queryset (visibility, select_related)."""
+        return qs
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.save(network=self.network)
+
+
+class UnscopedAPIView(NetworkContextMixin, APIView):
+    """An endpoint that is not a tenant-row collection (me, signup, webhooks).
+
+    Subclasses state why in ``unscoped_reason``.
+    """
+
+    unscoped_reason: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.unscoped_reason and not cls.__name__.startswith("_"):
+            raise TypeError(f"{cls.__qualname__} must say why it is unscoped (unscoped_reason)")
+
+
+class UnscopedViewSet(NetworkContextMixin, viewsets.GenericViewSet):
+    """A viewset over rows that are not tenant-filtered by ``network`` directly.
+
+    Used where the queryset is already the caller's own rows (e.g. the user's
+    sessions); subclasses must implement ``get_queryset`` and state why.
+    """
+
+    unscoped_reason: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.unscoped_reason and not cls.__name__.startswith("_"):
+            raise TypeError(f"{cls.__qualname__} must say why it is unscoped (unscoped_reason)")
+
+
+class NetworkScopedRelatedField(serializers.PrimaryKeyRelatedField):
+    """A client-sent FK that must belong to the request's network.
+
+    Another network's id fails with the same "does not exist" message as a
+    missing id. ``scope`` (optional) narrows further with the request, e.g.
+    ``scope=lambda qs, request: qs.filter(members__user=request.user)``.
+    """
+
+    def __init__(self, *, network_field: str = "network", scope=None, **kwargs: Any) -> None:
+        self.network_field = network_field
+        self.scope = scope
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> models.QuerySet:
+        qs = super().get_queryset()
+        network = self.context.get("network")
+        if network is None:
+            request = self.context.get("request")
+            network = getattr(request, "network", None)
+        if network is None:
+            return qs.none()
+        qs = qs.filter(**{self.network_field: network})
+        if self.scope is not None:
+            qs = self.scope(qs, self.context.get("request"))
+        return qs
+
+
+def ensure_same_network(network: Network | int | Any, *objects: Any) -> None:
+    """Service-side check: every object belongs to ``network`` (else 404)."""
+    network_id = getattr(network, "pk", network)
+    for obj in objects:
+        if obj is None:
+            continue
+        if getattr(obj, "network_id", None) != network_id:
+            raise NotFound()

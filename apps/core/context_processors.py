@@ -1,0 +1,2 @@
+def network(request):
+    return {"network": getattr(request, "network", None)}

@@ -1,0 +1,432 @@
+"""Settings shared by every environment.
+
+Only the modules in ``config/settings`` read the environment, through the one
+``env`` below. Required values have no default: a missing one stops start-up
+with Django's ``ImproperlyConfigured`` naming the variable.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"), overwrite=False)
+
+
+def _required(name: str, cast=str, **kwargs):
+    """Read a required variable; a missing or malformed one names itself."""
+    try:
+        return env.get_value(name, cast=cast, **kwargs)
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(f"{name} is required: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"{name} is malformed: {exc}") from exc
+
+
+def _parse_encryption_keys(raw: str) -> dict[int, bytes]:
+    """``FIELD_ENCRYPTION_KEYS`` = ``id:base64key[,id:base64key…]``, newest first."""
+    import base64
+    import binascii
+
+    keys: dict[int, bytes] = {}
+    for part in [p.strip() for p in raw.split(",") if p.strip()]:
+        key_id, sep, encoded = part.partition(":")
+        if not sep or not key_id.isdigit() or not 1 <= int(key_id) <= 255:
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEYS is malformed: each entry must be '<id 1-255>:<base64 32-byte key>'"
+            )
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS is malformed: key {key_id} is not base64"
+            ) from exc
+        if len(key) != 32:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS is malformed: key {key_id} must decode to 32 bytes"
+            )
+        if int(key_id) in keys:
+            raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS is malformed: key id {key_id} repeats")
+        keys[int(key_id)] = key
+    if not keys:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is required and empty")
+    return keys
+
+
+# --- core -------------------------------------------------------------------
+SECRET_KEY = _required("SECRET_KEY")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+FIELD_ENCRYPTION_KEYS = _parse_encryption_keys(_required("FIELD_ENCRYPTION_KEYS"))
+API_KEY_PEPPER = _required("API_KEY_PEPPER")
+
+DJANGO_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django.contrib.humanize",
+]
+THIRD_PARTY_APPS = [
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.headless",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_celery_beat",
+    "channels",
+]
+LOCAL_APPS = [
+    "apps.core",
+    "apps.networks",
+    "apps.accounts",
+    "apps.preferences",
+    "apps.organizations",
+    "apps.projects",
+    "apps.brain",
+    "apps.apikeys",
+    "apps.realtime",
+]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.core.middleware.NetworkMiddleware",
+    "apps.accounts.middleware.UserSessionMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.network",
+            ],
+        },
+    },
+]
+
+# --- data -------------------------------------------------------------------
+DATABASES = {"default": _required("DATABASE_URL", cast=env.db_url_config)}
+_db = DATABASES["default"]
+if not _db.get("HOST") and _db.get("OPTIONS", {}).get("host"):
+    # postgresql://user@/db?host=/socket/dir (the embedded server's form)
+    _db["HOST"] = _db["OPTIONS"].pop("host")
+_db.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+_db.setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = _required("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "colony",
+        "TIMEOUT": 300,
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "colony:asgi", "capacity": 500},
+    }
+}
+
+# --- auth -------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/accounts/profile/"
+
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_CONFIRMATION_HMAC = False
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_FORMS = {"signup": "apps.accounts.forms.SignupForm"}
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    # allauth locks an address out after repeated failures (per email, per IP)
+    "login_failed": env.str("ACCOUNT_LOGIN_FAILED_RATE", default="5/5m/key,20/5m/ip"),
+    "signup": "20/m/ip",
+    "confirm_email": "1/3m/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "reauthenticate": "10/m/user",
+}
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 600
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = env.str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", default="https")
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_QUERY_EMAIL = True
+HEADLESS_SERVE_SPECIFICATION = True
+HEADLESS_FRONTEND_URLS = {
+    "account_confirm_email": f"{SITE_URL}/accounts/confirm-email/{{key}}/",
+    "account_reset_password_from_key": f"{SITE_URL}/accounts/password/reset/key/{{key}}/",
+    "account_signup": f"{SITE_URL}/accounts/signup/",
+}
+
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Colony")
+MFA_FAILED_CODE_RATE = env.str("MFA_FAILED_CODE_RATE", default="5/5m")
+MFA_REAUTH_SECONDS = 600
+
+# --- API --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.apikeys.authentication.ApiKeyAuthentication",
+        "apps.accounts.authentication.SessionTokenAuthentication",
+        "apps.accounts.authentication.CookieSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+if env.bool("API_BROWSABLE", default=False):
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Colony API",
+    "DESCRIPTION": "Multi-tenant platform where people and AI agents build projects together.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+}
+API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=600)
+API_KEY_MAX_ACTIVE_PER_USER = env.int("API_KEY_MAX_ACTIVE_PER_USER", default=25)
+
+# --- tenancy ----------------------------------------------------------------
+DEFAULT_NETWORK_SLUG = env.str("DEFAULT_NETWORK_SLUG", default="colony")
+DEFAULT_NETWORK_NAME = env.str("DEFAULT_NETWORK_NAME", default="Colony")
+
+# --- background work --------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "core.heartbeat": {"task": "core.heartbeat", "schedule": timedelta(seconds=30)},
+    "accounts.clear_sessions": {
+        "task": "accounts.clear_sessions",
+        "schedule": crontab(hour=3, minute=10),
+    },
+    "preferences.purge_due_accounts": {
+        "task": "preferences.purge_due_accounts",
+        "schedule": crontab(minute=5),
+    },
+    "preferences.expire_email_changes": {
+        "task": "preferences.expire_email_changes",
+        "schedule": crontab(hour=3, minute=20),
+    },
+    "preferences.prune_login_history": {
+        "task": "preferences.prune_login_history",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    "preferences.expire_exports": {
+        "task": "preferences.expire_exports",
+        "schedule": crontab(hour=3, minute=40),
+    },
+    "organizations.expire_invitations": {
+        "task": "organizations.expire_invitations",
+        "schedule": crontab(hour=3, minute=50),
+    },
+    "projects.reap_idle_sandboxes": {
+        "task": "projects.reap_idle_sandboxes",
+        "schedule": timedelta(minutes=5),
+    },
+    "projects.refresh_bucket_usage": {
+        "task": "projects.refresh_bucket_usage",
+        "schedule": crontab(minute=15),
+    },
+    "projects.reconcile_provisioning": {
+        "task": "projects.reconcile_provisioning",
+        "schedule": timedelta(minutes=10),
+    },
+    "apikeys.rollup_usage": {"task": "apikeys.rollup_usage", "schedule": timedelta(minutes=5)},
+    "apikeys.expiry_reminders": {
+        "task": "apikeys.expiry_reminders",
+        "schedule": crontab(hour=8, minute=0),
+    },
+}
+CELERY_HEARTBEAT_STALE_SECONDS = env.int("CELERY_HEARTBEAT_STALE_SECONDS", default=120)
+
+# --- email ------------------------------------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Colony <no-reply@colony.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+AWS_REGION = env.str("AWS_REGION", default="us-east-1")
+AWS_SES_ENDPOINT_URL = env.str("AWS_SES_ENDPOINT_URL", default="") or None
+
+# --- files ------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = AWS_REGION
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
+STORAGES = {
+    "default": {
+        "BACKEND": (
+            "storages.backends.s3.S3Storage"
+            if AWS_STORAGE_BUCKET_NAME
+            else "django.core.files.storage.FileSystemStorage"
+        ),
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- projects infrastructure ---------------------------------------------------
+PROJECT_DATABASES_URL = env.str("PROJECT_DATABASES_URL", default="")
+PROJECT_STORAGE_ENDPOINT_URL = env.str("PROJECT_STORAGE_ENDPOINT_URL", default="") or None
+PROJECT_STORAGE_REGION = env.str("PROJECT_STORAGE_REGION", default=AWS_REGION)
+PROJECT_STORAGE_ACCESS_KEY_ID = env.str("PROJECT_STORAGE_ACCESS_KEY_ID", default="")
+PROJECT_STORAGE_SECRET_ACCESS_KEY = env.str("PROJECT_STORAGE_SECRET_ACCESS_KEY", default="")
+PROJECT_STORAGE_BUCKET_PREFIX = env.str("PROJECT_STORAGE_BUCKET_PREFIX", default="colony-")
+INFRA_WEBHOOK_SECRET = env.str("INFRA_WEBHOOK_SECRET", default="")
+INFRA_WEBHOOK_TOLERANCE_SECONDS = 300
+
+# --- accounts lifecycle --------------------------------------------------------
+ACCOUNT_DELETION_GRACE_DAYS = env.int("ACCOUNT_DELETION_GRACE_DAYS", default=30)
+DATA_EXPORT_TTL_DAYS = 7
+LOGIN_HISTORY_RETENTION_DAYS = 365
+EMAIL_CHANGE_TTL_HOURS = 24
+USER_PREFERENCES_MAX_BYTES = 16 * 1024
+
+# --- i18n -------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- security ---------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- logging ----------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "apps.core.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+    },
+}
+
+# The permission chain every API view starts with (views add, never replace).
+API_BASE_PERMISSIONS = [
+    "apps.core.permissions.NetworkIsActive",
+    "apps.accounts.permissions.AccountInGoodStanding",
+    "apps.accounts.permissions.TwoFactorEnrolmentPolicy",
+    "apps.apikeys.permissions.ApiKeyScope",
+]
+
+# First-run bootstrap (make run): default network and admin account.
+DEFAULT_NETWORK_INVITE_ONLY = env.bool("DEFAULT_NETWORK_INVITE_ONLY", default=False)
+COLONY_ADMIN_EMAIL = env.str("COLONY_ADMIN_EMAIL", default="admin@colony.local")
+COLONY_ADMIN_PASSWORD = env.str("COLONY_ADMIN_PASSWORD", default="")

@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core import views as core_views
+
+admin.site.site_header = "Colony back office"
+admin.site.site_title = "Colony back office"
+admin.site.index_title = "Back office"
+
+api_v1 = [
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.networks.urls")),
+    path("", include("apps.preferences.urls")),
+    path("", include("apps.organizations.urls")),
+    path("", include("apps.projects.urls")),
+    path("", include("apps.brain.urls")),
+    path("", include("apps.apikeys.urls")),
+    path("", include("apps.realtime.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("apps.accounts.browser_urls")),
+    path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("apps.accounts.headless_urls")),
+    path("_allauth/", include("allauth.headless.urls")),
+    path("api/v1/", include(api_v1)),
+    path("", core_views.home, name="home"),
+]

@@ -1,0 +1,66 @@
+"""Shared fixtures: two networks, users in each, API clients, live servers.
+
+Everything runs against real PostgreSQL and Redis. Each xdist worker has its
+own Redis database (see config/settings/test.py), flushed before every test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.core.redis import get_redis
+from tests.accounts.factories import PASSWORD, UserFactory
+from tests.networks.factories import NetworkFactory
+
+pytest_plugins = ["tests.live"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    get_redis().flushdb()
+    yield
+
+
+@pytest.fixture
+def network(db):
+    return NetworkFactory(slug="alpha", name="Alpha", is_default=True)
+
+
+@pytest.fixture
+def other_network(db):
+    return NetworkFactory(slug="beta", name="Beta", domain="beta.example.com")
+
+
+@pytest.fixture
+def user(network):
+    return UserFactory(network=network)
+
+
+@pytest.fixture
+def other_user(other_network):
+    return UserFactory(network=other_network)
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def user_client(user):
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def other_client(other_user):
+    client = APIClient()
+    client.force_login(other_user)
+    return client

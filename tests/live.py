@@ -1,0 +1,158 @@
+"""Real servers for end-to-end tests: uvicorn (HTTP + WebSockets) and a Celery worker.
+
+``live_server_url`` runs the project's ASGI app in uvicorn on a free port in
+a thread of the test process (same test database, committed data via
+``transactional_db``). ``celery_worker_process`` starts a real ``celery
+worker`` process on the test's Redis database and PostgreSQL test database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float = 15.0, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class LiveASGIServer:
+    def __init__(self) -> None:
+        import uvicorn
+
+        from config.asgi import application
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            application,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="off",
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveASGIServer:
+        self.thread.start()
+        wait_for(lambda: self.server.started, message="uvicorn to start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_asgi(transactional_db):
+    server = LiveASGIServer().start()
+    yield server
+    server.stop()
+
+
+def database_url_for_subprocess() -> str:
+    db = settings.DATABASES["default"]
+    host = db.get("HOST") or ""
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    if host.startswith("/"):
+        return f"postgresql://{auth}@/{db['NAME']}?host={host}"
+    return f"postgresql://{auth}@{host or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url_for_subprocess(),
+            "REDIS_DB": str(settings.REDIS_DB),
+            "CELERY_TASK_ALWAYS_EAGER": "False",
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real ``celery worker`` process consuming from this test's Redis database."""
+    from config.celery import app
+
+    log_path = Path(settings.MEDIA_ROOT).parent / f"celery-worker-{settings.REDIS_DB}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "info",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{settings.REDIS_DB}@%h",
+        ],
+        cwd=ROOT,
+        env=worker_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+
+        def ready():
+            if process.poll() is not None:
+                raise AssertionError(f"celery worker exited: {log_path.read_text()}")
+            replies = app.control.ping(timeout=0.5) or []
+            return any(f"test-{settings.REDIS_DB}@" in name for reply in replies for name in reply)
+
+        wait_for(ready, timeout=30, message="the celery worker to answer ping")
+        yield process
+    finally:
+        app.conf.task_always_eager = previous
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
