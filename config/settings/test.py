@@ -23,7 +23,9 @@ def _redis_url_for_db(url: str, db: int) -> str:
 
 # gw0 → db 1, gw1 → db 2, … (db 0 is left to `make run`)
 _worker = env.str("PYTEST_XDIST_WORKER", default="gw0").removeprefix("gw")
-REDIS_DB = env.int("REDIS_DB", default=1 + (int(_worker) if _worker.isdigit() else 0))
+REDIS_DB = env.int(
+    "REDIS_DB", default=env.int("REDIS_DB_BASE", default=1) + (int(_worker) if _worker.isdigit() else 0)
+)
 REDIS_URL = _redis_url_for_db(REDIS_URL, REDIS_DB)
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405

@@ -1,0 +1,75 @@
+"""The organization role matrix (SCHEMA.md §21) — the one place it is written.
+
+Every org-owned endpoint, service and admin action asks ``has_org_permission``.
+"Setting" permissions are granted to members when OrganizationSettings allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OWNER, ADMIN, MEMBER, VIEWER, BILLING = "owner", "admin", "member", "viewer", "billing"
+ALL_ROLES = (OWNER, ADMIN, MEMBER, VIEWER, BILLING)
+
+# permission → roles that always have it
+MATRIX: dict[str, frozenset[str]] = {
+    "org.view": frozenset(ALL_ROLES),
+    "org.edit": frozenset({OWNER, ADMIN}),
+    "org.audit_log": frozenset({OWNER, ADMIN}),
+    "org.security_policy": frozenset({OWNER}),
+    "org.archive": frozenset({OWNER}),
+    "org.transfer_ownership": frozenset({OWNER}),
+    "org.members.invite": frozenset({OWNER, ADMIN}),
+    "org.members.change_role": frozenset({OWNER, ADMIN}),
+    "org.projects.create": frozenset({OWNER, ADMIN}),
+    "org.communities.create": frozenset({OWNER, ADMIN}),
+    "org.infra.manage": frozenset({OWNER, ADMIN}),
+    "org.dispatcher.manage": frozenset({OWNER, ADMIN}),
+    "org.tasks.work": frozenset({OWNER, ADMIN, MEMBER}),
+    "org.sandboxes.run": frozenset({OWNER, ADMIN, MEMBER}),
+    "org.agents.manage": frozenset({OWNER, ADMIN}),
+    "org.tools.approve": frozenset({OWNER, ADMIN}),
+    "org.post_as_org": frozenset({OWNER, ADMIN}),
+    "org.billing": frozenset({OWNER, BILLING}),
+    "org.funds": frozenset({OWNER, ADMIN, BILLING}),
+}
+
+# permission → OrganizationSettings flag that extends it to members
+MEMBER_SETTING: dict[str, str] = {
+    "org.members.invite": "members_can_invite",
+    "org.projects.create": "members_can_create_projects",
+    "org.communities.create": "members_can_create_projects",
+    "org.agents.manage": "members_can_create_agents",
+}
+
+
+def role_allows(role: str | None, permission: str, org_settings: Any = None) -> bool:
+    if role is None:
+        return False
+    if permission not in MATRIX:
+        raise KeyError(f"unknown organization permission {permission!r}")
+    if role in MATRIX[permission]:
+        return True
+    flag = MEMBER_SETTING.get(permission)
+    return bool(role == MEMBER and flag and org_settings is not None and getattr(org_settings, flag, False))
+
+
+def member_role(user: Any, organization: Any) -> str | None:
+    """The user's active role in the organization, or None (one indexed query)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    from .models import OrganizationMember
+
+    return (
+        OrganizationMember.objects.filter(organization=organization, user=user, status="active")
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def has_org_permission(user: Any, organization: Any, permission: str) -> bool:
+    role = member_role(user, organization)
+    org_settings = None
+    if role == MEMBER and permission in MEMBER_SETTING:
+        org_settings = getattr(organization, "settings", None)
+    return role_allows(role, permission, org_settings)

@@ -1,0 +1,88 @@
+"""Registry for the cross-tenant test matrix (tests/test_cross_tenant_matrix.py).
+
+Every API route under /api/v1/ that takes a URL kwarg (a detail or nested
+route) must register a ``detail`` case, and every route that accepts POST
+must register a ``create`` case — or be ``exempt`` with a reason. A new route
+without one fails the matrix test.
+
+Each domain registers its cases in ``tests/<domain>/matrix.py``::
+
+    from tests.matrix import Ctx, create, detail, exempt
+
+    @detail("organization-detail")
+    def _org(ctx: Ctx) -> dict:
+        # an object in ctx.network that ctx.user (of that network) may fully use
+        org = OrganizationFactory(network=ctx.network)
+        OrganizationMemberFactory(organization=org, user=ctx.user, role="owner")
+        return {"pk": org.pk}
+
+    @create("project-list")
+    def _project_create(own: Ctx, other: Ctx) -> tuple[dict, dict]:
+        # (URL kwargs in own's network, a body that is valid except that one
+        #  client-sent FK points at an object of other's network)
+        org = OrganizationFactory(network=other.network)
+        return {}, {"name": "p", "owner_organization": str(org.pk)}
+
+    exempt("api-schema", "static document")
+
+``detail`` cases may narrow ``methods`` (default GET, PUT, PATCH, DELETE;
+methods the route does not allow are skipped automatically). The matrix
+checks that ``own.user`` gets a non-404 on its own object, and that the other
+network's user gets 404 on it with every method, and nothing changed.
+``create`` cases expect 400 (client FK) or 404 (foreign parent in the URL).
+Action routes (``…/{pk}/revoke/``) are detail routes too: register them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Ctx:
+    network: Any
+    user: Any
+    client: Any  # an APIClient authenticated as user
+
+
+@dataclass
+class DetailCase:
+    url_name: str
+    make: Callable[[Ctx], dict]
+    methods: tuple[str, ...] = ("get", "put", "patch", "delete", "post")
+    body: dict = field(default_factory=dict)
+
+
+@dataclass
+class CreateCase:
+    url_name: str
+    make: Callable[[Ctx, Ctx], tuple[dict, dict]]
+
+
+DETAIL: dict[str, DetailCase] = {}
+CREATE: dict[str, CreateCase] = {}
+EXEMPT: dict[str, str] = {}
+
+
+def detail(url_name: str, *, methods: tuple[str, ...] | None = None, body: dict | None = None):
+    def register(fn: Callable[[Ctx], dict]) -> Callable[[Ctx], dict]:
+        DETAIL[url_name] = DetailCase(url_name, fn, methods or DetailCase.methods, body or {})
+        return fn
+
+    return register
+
+
+def create(url_name: str):
+    def register(fn):
+        CREATE[url_name] = CreateCase(url_name, fn)
+        return fn
+
+    return register
+
+
+def exempt(url_name: str, reason: str) -> None:
+    if not reason:
+        raise ValueError("an exemption needs a reason")
+    EXEMPT[url_name] = reason
