@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -164,9 +163,9 @@ class User(NetworkScopedModel, AbstractBaseUser, PermissionsMixin):
             choices_check("agent_status", UserAgentStatus, model="user"),
             choices_check("agent_autonomy", UserAgentAutonomy, model="user"),
         ]
+        # trigram GIN indexes on handle/display_name are created by migration
+        # 0002 where the server has pg_trgm (the embedded pgserver build has not)
         indexes = [
-            GinIndex(fields=["handle"], opclasses=["gin_trgm_ops"], name="user_handle_trgm"),
-            GinIndex(fields=["display_name"], opclasses=["gin_trgm_ops"], name="user_display_name_trgm"),
             models.Index(fields=["network", "is_ai", "id"], name="user_network_ai_id"),
         ]
 

@@ -54,13 +54,19 @@ class Migration(migrations.Migration):
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='user_sessions', to=settings.AUTH_USER_MODEL),
         ),
-        migrations.AddIndex(
-            model_name='user',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['handle'], name='user_handle_trgm', opclasses=['gin_trgm_ops']),
-        ),
-        migrations.AddIndex(
-            model_name='user',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['display_name'], name='user_display_name_trgm', opclasses=['gin_trgm_ops']),
+        # Trigram search indexes where the server ships pg_trgm (the embedded
+        # pgserver build has no contrib extensions; search then scans the network).
+        migrations.RunSQL(
+            sql="""
+            DO $$ BEGIN
+              IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
+                CREATE EXTENSION IF NOT EXISTS pg_trgm;
+                CREATE INDEX IF NOT EXISTS user_handle_trgm ON accounts_user USING gin (handle gin_trgm_ops);
+                CREATE INDEX IF NOT EXISTS user_display_name_trgm ON accounts_user USING gin (display_name gin_trgm_ops);
+              END IF;
+            END $$;
+            """,
+            reverse_sql="DROP INDEX IF EXISTS user_handle_trgm; DROP INDEX IF EXISTS user_display_name_trgm;",
         ),
         migrations.AddIndex(
             model_name='user',

@@ -2,7 +2,6 @@
 
 import apps.core.ids
 import django.core.validators
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
 
@@ -14,7 +13,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        TrigramExtension(),
         migrations.CreateModel(
             name='Network',
             fields=[
