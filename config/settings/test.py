@@ -40,3 +40,8 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "test-media
 WHITENOISE_AUTOREFRESH = True
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+
+# Threads of the live ASGI server and channels' executor open their own
+# connections; close them after each use so parallel runs stay far below
+# PostgreSQL's max_connections.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
