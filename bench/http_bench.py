@@ -85,9 +85,21 @@ def main() -> int:
 
         port = args.port or colony._free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.asgi:application", "--port", str(port),
-             "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-            env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.asgi:application",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
         )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

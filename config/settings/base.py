@@ -152,8 +152,19 @@ _db = DATABASES["default"]
 if not _db.get("HOST") and _db.get("OPTIONS", {}).get("host"):
     # postgresql://user@/db?host=/socket/dir (the embedded server's form)
     _db["HOST"] = _db["OPTIONS"].pop("host")
-_db.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-_db.setdefault("CONN_HEALTH_CHECKS", True)
+# Under ASGI every request's sync code may run in a fresh thread, so
+# per-thread persistent connections pile up; a psycopg pool per process
+# bounds them (DATABASE_POOL_MAX_SIZE per web/worker/beat process).
+if env.bool("DATABASE_POOL", default=True):
+    _db["CONN_MAX_AGE"] = 0
+    _db.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": 10,
+    }
+else:
+    _db.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    _db.setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required("REDIS_URL")
