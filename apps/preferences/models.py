@@ -120,6 +120,9 @@ class LoginHistory(NetworkScopedModel):
         indexes = [
             models.Index(fields=["network", "user", "-created_at"], name="loginhistory_user_created"),
             models.Index(fields=["network", "ip", "created_at"], name="loginhistory_ip_created"),
+            # the user's list pages by -id (UUIDv7, time-ordered) under cursor pagination
+            models.Index(fields=["user", "-id"], name="loginhistory_user_id"),
+            models.Index(fields=["created_at"], name="loginhistory_created"),
         ]
         constraints = [
             choices_check("event", LoginHistoryEvent, model="loginhistory"),
@@ -145,6 +148,13 @@ class PendingEmailChange(NetworkScopedModel):
                 fields=["user"],
                 condition=models.Q(confirmed_at__isnull=True, cancelled_at__isnull=True),
                 name="pendingemailchange_one_open_per_user",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(confirmed_at__isnull=True, cancelled_at__isnull=True),
+                name="pendingemailchange_open_exp",
             )
         ]
 
@@ -174,6 +184,8 @@ class AccountDeletionRequest(NetworkScopedModel):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-id",)
@@ -188,7 +200,12 @@ class AccountDeletionRequest(NetworkScopedModel):
                 fields=["scheduled_at"],
                 condition=models.Q(status="pending"),
                 name="deletionrequest_due",
-            )
+            ),
+            models.Index(
+                fields=["scheduled_at"],
+                condition=models.Q(status="failed"),
+                name="deletionrequest_failed_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -218,6 +235,18 @@ class DataExport(NetworkScopedModel):
         constraints = [
             choices_check("status", DataExportStatus, model="dataexport"),
             models.CheckConstraint(condition=models.Q(progress__lte=100), name="dataexport_progress_le_100"),
+            # backstop for "one export in flight per user" (the service answers 409 first)
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="dataexport_one_active_per_user",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="dataexport_user_id"),
+            models.Index(
+                fields=["expires_at"], condition=models.Q(status="ready"), name="dataexport_ready_exp"
+            ),
         ]
 
     def __str__(self) -> str:
