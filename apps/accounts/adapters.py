@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.core.exceptions import ValidationError
 from django.db import transaction
+
+from apps.core.exceptions import DomainError
 
 from . import invites
 from .services import unique_handle
@@ -27,6 +30,13 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def save_user(self, request, user, form, commit=True):
         network = _request_network(request)
+        if not getattr(form, "colony_signup_checked", False):
+            # our signup forms check the network and invite code in clean(); any other
+            # form (the social signup form) is held to the same rule without a code
+            try:
+                invites.check_signup_allowed(network=network, invite_code=None, email=user.email)
+            except DomainError as exc:
+                raise ValidationError(exc.message, code=exc.code) from exc
         user.network = network
         with transaction.atomic():
             user = super().save_user(request, user, form, commit=False)
@@ -40,6 +50,35 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_login_stages(self) -> list[str]:
         return [*super().get_login_stages(), "apps.accounts.stages.OTPAuthenticateStage"]
+
+    # --- login history hooks (the receivers record the ordinary events) ---------
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        """allauth's ``login_failed`` rate limit tripping = a temporary lockout, recorded."""
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            from .receivers import record_lockout
+
+            record_lockout(request, email=credentials.get("email"))
+            raise
+
+    def pre_login(self, request, user, **kwargs):
+        from .receivers import record_refused_login
+
+        if user.is_active and (user.is_suspended or user.state == "deleted" or user.is_ai):
+            from allauth.account.internal.stagekit import clear_login
+
+            reason = "suspended" if user.is_suspended else ("agent" if user.is_ai else user.state)
+            record_refused_login(request, user, reason=reason)
+            clear_login(request)
+            return self.respond_user_inactive(request, user)
+        if user.is_active and not kwargs.get("signup") and kwargs.get("email_verification") == "mandatory":
+            from allauth.account.utils import has_verified_email
+
+            if not has_verified_email(user, kwargs.get("email")):
+                record_refused_login(request, user, reason="email_not_verified")
+        return super().pre_login(request, user, **kwargs)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

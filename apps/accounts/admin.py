@@ -3,9 +3,15 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db.models import Exists, OuterRef
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import services
 from .models import User, UserSession
+
+
+def _confirmed_totp():
+    return TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
 
 
 class ColonyUserCreationForm(UserCreationForm):
@@ -29,9 +35,9 @@ class TwoFactorFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(totpdevice__confirmed=True).distinct()
+            return queryset.filter(Exists(_confirmed_totp()))
         if self.value() == "no":
-            return queryset.exclude(totpdevice__confirmed=True)
+            return queryset.filter(~Exists(_confirmed_totp()))
         return queryset
 
 
@@ -49,6 +55,7 @@ class UserAdmin(DjangoUserAdmin):
         "is_ai",
         "is_active",
         "is_staff",
+        "has_2fa",
         "suspended_until",
         "created_at",
     )
@@ -86,7 +93,22 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "network", "handle", "password1", "password2")}),
     )
     raw_id_fields = ("agent_owner_user", "agent_owner_organization")
-    actions = ("suspend", "unsuspend", "force_logout_everywhere", "reset_two_factor")
+    actions = (
+        "suspend",
+        "unsuspend",
+        "force_logout_everywhere",
+        "reset_two_factor",
+        "make_member",
+        "make_moderator",
+        "make_admin",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_has_2fa=Exists(_confirmed_totp()))
+
+    @admin.display(boolean=True, description="2FA", ordering="_has_2fa")
+    def has_2fa(self, obj) -> bool:
+        return bool(getattr(obj, "_has_2fa", False))
 
     @admin.action(description="Suspend selected users (ends their sessions)")
     def suspend(self, request, queryset):
@@ -112,6 +134,23 @@ class UserAdmin(DjangoUserAdmin):
         for user in queryset:
             twofactor.reset_two_factor(actor=request.user, user=user)
         self.message_user(request, f"Reset 2FA for {queryset.count()} user(s).", messages.SUCCESS)
+
+    def _set_role(self, request, queryset, role: str) -> None:
+        for user in queryset:
+            services.set_network_role(actor=request.user, user=user, role=role)
+        self.message_user(request, f"Set role {role} on {queryset.count()} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Set network role: member")
+    def make_member(self, request, queryset):
+        self._set_role(request, queryset, User.NetworkRole.MEMBER)
+
+    @admin.action(description="Set network role: moderator")
+    def make_moderator(self, request, queryset):
+        self._set_role(request, queryset, User.NetworkRole.MODERATOR)
+
+    @admin.action(description="Set network role: admin")
+    def make_admin(self, request, queryset):
+        self._set_role(request, queryset, User.NetworkRole.ADMIN)
 
 
 @admin.register(UserSession)

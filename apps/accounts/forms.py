@@ -1,18 +1,56 @@
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.forms import SignupForm as AllauthSignupForm
+from allauth.core import context
+from allauth.headless.account.inputs import SignupInput as AllauthSignupInput
 from django import forms
 
 from apps.core.exceptions import DomainError
 
 from . import invites
 
+INVITE_CODE_MAX_LENGTH = 32
 
-class SignupForm(AllauthSignupForm):
-    """Email + password, plus an invite code on invite-only networks."""
+
+class InviteCodeSignupMixin:
+    """The network + invite-code rule, shared by the browser form and the headless input.
+
+    The network is the request's (``NetworkMiddleware``: host, else default).
+    Invite-only networks need a valid code; closed networks refuse signups.
+    """
+
+    #: read by AccountAdapter.save_user: this form applied the rule
+    colony_signup_checked = False
+
+    def clean_invite_code(self) -> str:
+        return (self.cleaned_data.get("invite_code") or "").strip().upper()
+
+    def check_network_rule(self, cleaned: dict[str, Any]) -> None:
+        request = context.request
+        network = getattr(request, "network", None) if request is not None else None
+        try:
+            invites.check_signup_allowed(
+                network=network,
+                invite_code=cleaned.get("invite_code") or None,
+                email=cleaned.get("email"),
+            )
+        except DomainError as exc:
+            error = forms.ValidationError(exc.message, code=exc.code)
+            if exc.field and exc.field in self.fields:  # type: ignore[attr-defined]
+                self.add_error(exc.field, error)  # type: ignore[attr-defined]
+            else:
+                self.add_error(None, error)  # type: ignore[attr-defined]
+            return
+        self.colony_signup_checked = True
+
+
+class SignupForm(InviteCodeSignupMixin, AllauthSignupForm):
+    """Browser signup: email + password, plus an invite code on invite-only networks."""
 
     invite_code = forms.CharField(
-        max_length=32,
+        max_length=INVITE_CODE_MAX_LENGTH,
         required=False,
         label="Invite code",
         widget=forms.TextInput(attrs={"placeholder": "XXXX-XXXX", "autocomplete": "off"}),
@@ -20,14 +58,16 @@ class SignupForm(AllauthSignupForm):
 
     def clean(self):
         cleaned = super().clean()
-        request = getattr(self, "request", None)
-        network = getattr(request, "network", None) if request is not None else None
-        try:
-            invites.check_signup_allowed(
-                network=network,
-                invite_code=(cleaned.get("invite_code") or "").strip().upper() or None,
-                email=cleaned.get("email"),
-            )
-        except DomainError as exc:
-            self.add_error("invite_code" if exc.field else None, exc.message)
+        self.check_network_rule(cleaned)
+        return cleaned
+
+
+class SignupInput(InviteCodeSignupMixin, AllauthSignupInput):
+    """Headless signup (``/_allauth/{browser|app}/v1/auth/signup``) with ``invite_code``."""
+
+    invite_code = forms.CharField(max_length=INVITE_CODE_MAX_LENGTH, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        self.check_network_rule(cleaned)
         return cleaned

@@ -209,7 +209,15 @@ class UserSession(BaseModel):
 
     class Meta:
         ordering = ("-id",)
-        indexes = [models.Index(fields=["user", "revoked_at"], name="usersession_user_revoked")]
+        indexes = [
+            models.Index(fields=["user", "revoked_at"], name="usersession_user_revoked"),
+            # the sessions list: the user's live rows, newest first
+            models.Index(
+                fields=["user", "-id"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="usersession_user_live",
+            ),
+        ]
         constraints = [choices_check("kind", UserSessionKind, model="usersession")]
 
     def __str__(self) -> str:

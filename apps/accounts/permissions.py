@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.sessions.backends.base import SessionBase
 from rest_framework import exceptions, permissions
 
 from . import selectors
@@ -13,6 +14,21 @@ class AccountSuspended(exceptions.PermissionDenied):
 class MfaEnrolmentRequired(exceptions.PermissionDenied):
     default_detail = "Your network or organization requires two-factor authentication; enrol first."
     default_code = "mfa_enrolment_required"
+
+
+class MfaRequired(exceptions.NotAuthenticated):
+    default_detail = (
+        "This session has not passed two-factor authentication; "
+        "POST a code to /api/v1/account/2fa/verify/ or sign in again."
+    )
+    default_code = "mfa_required"
+
+
+def request_session(request) -> SessionBase | None:
+    """The session the caller authenticated with: X-Session-Token's, else the cookie's."""
+    if isinstance(request.auth, SessionBase):
+        return request.auth
+    return getattr(getattr(request, "_request", request), "session", None)
 
 
 class AccountInGoodStanding(permissions.BasePermission):
@@ -30,15 +46,30 @@ class AccountInGoodStanding(permissions.BasePermission):
 
 
 class TwoFactorEnrolmentPolicy(permissions.BasePermission):
-    """Network or organization ``require_2fa`` without a device → 403 enrolment."""
+    """The two-factor rules for people on sessions.
+
+    * a confirmed TOTP device, but this session did not pass the second
+      factor → 401 ``mfa_required`` everywhere except views marked
+      ``mfa_verification_exempt`` (the 2FA verify and status endpoints);
+    * network or organization ``require_2fa`` without a device → 403
+      ``mfa_enrolment_required`` outside ``mfa_exempt`` views.
+    """
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        if getattr(view, "mfa_exempt", False) or not (user and user.is_authenticated):
+        if not (user and user.is_authenticated):
             return True
         if user.is_ai or getattr(request.auth, "is_api_key", False):
             return True
         state = selectors.security_state(user)
+        if (
+            state["has_2fa"]
+            and not getattr(view, "mfa_verification_exempt", False)
+            and not selectors.session_passed_mfa(user, request_session(request))
+        ):
+            raise MfaRequired()
+        if getattr(view, "mfa_exempt", False):
+            return True
         if state["requires_2fa"] and not state["has_2fa"]:
             raise MfaEnrolmentRequired()
         return True

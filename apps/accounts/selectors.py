@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .models import User
+from .models import User, UserSession
 
 _SECURITY_TTL = 60
+
+#: session key set once the session passed the second factor (value: the TOTP device id)
+MFA_SESSION_KEY = "colony_mfa_device"
 
 
 def _security_key(user_id) -> str:
@@ -13,9 +24,13 @@ def _security_key(user_id) -> str:
 
 
 def security_state(user: User) -> dict:
-    """Whether 2FA is required of the user and whether they have it (cached 60 s)."""
+    """Whether 2FA is required of the user and whether they have it (cached 60 s).
+
+    ``totp_device_id`` is the confirmed TOTP device (or None); a session is
+    2FA-verified when its ``MFA_SESSION_KEY`` names that device.
+    """
     cached = cache.get(_security_key(user.pk))
-    if cached is not None:
+    if cached is not None and "totp_device_id" in cached:
         return cached
     from apps.organizations.models import OrganizationMember
 
@@ -27,9 +42,16 @@ def security_state(user: User) -> dict:
             organization__security_policy__require_2fa=True,
             organization__archived_at__isnull=True,
         ).exists()
+    device_id = (
+        TOTPDevice.objects.filter(user=user, confirmed=True)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     state = {
         "requires_2fa": requires,
-        "has_2fa": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        "has_2fa": device_id is not None,
+        "totp_device_id": device_id,
     }
     cache.set(_security_key(user.pk), state, _SECURITY_TTL)
     return state
@@ -41,3 +63,55 @@ def forget_security_state(user_id) -> None:
 
 def has_confirmed_totp(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def session_passed_mfa(user: User, session: SessionBase | None) -> bool:
+    """True when the user has no 2FA, or this session passed it with the current device."""
+    state = security_state(user)
+    if not state["has_2fa"]:
+        return True
+    if session is None:
+        return False
+    return session.get(MFA_SESSION_KEY) == state["totp_device_id"]
+
+
+def two_factor_status(user: User) -> dict[str, Any]:
+    confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-id").first()
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).exists()
+    remaining = StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    state = security_state(user)
+    return {
+        "enabled": confirmed is not None,
+        "enabled_at": confirmed.created_at if confirmed else None,
+        "last_used_at": confirmed.last_used_at if confirmed else None,
+        "pending_enrolment": pending and confirmed is None,
+        "backup_codes_remaining": remaining if confirmed else 0,
+        "required": bool(state["requires_2fa"]),
+    }
+
+
+def recently_authenticated(user: Any, session: SessionBase | None) -> bool:
+    """The session holds an authentication (login, reauthentication or 2FA code) ≤ 10 min old.
+
+    Reads allauth's per-session authentication records, so both cookie and
+    ``X-Session-Token`` sessions count.
+    """
+    from allauth.account.internal.flows.login import (
+        _AUTHENTICATION_METHODS_USER_SESSION_KEY,
+        AUTHENTICATION_METHODS_SESSION_KEY,
+    )
+
+    if session is None or not getattr(user, "is_authenticated", False):
+        return False
+    if session.get(_AUTHENTICATION_METHODS_USER_SESSION_KEY) != str(user.pk):
+        return False
+    records = session.get(AUTHENTICATION_METHODS_SESSION_KEY)
+    if not isinstance(records, list) or not records:
+        return False
+    latest = max((r.get("at", 0) for r in records if isinstance(r, dict)), default=0)
+    return time.time() - latest < settings.MFA_REAUTH_SECONDS
+
+
+def active_user_sessions(user: User) -> QuerySet[UserSession]:
+    """The user's live sessions, newest first (index usersession_user_live)."""
+    return UserSession.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())

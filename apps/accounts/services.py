@@ -78,9 +78,11 @@ def client_ip(request: Any) -> str | None:
 
 
 def _session_kind(request: Any) -> str:
+    """``app`` for allauth-headless app clients (their X-Session-Token is the session key)."""
     headless = getattr(getattr(request, "allauth", None), "headless", None)
     client = getattr(headless, "client", None)
-    return UserSession.Kind.APP if str(client) in ("app", "Client.APP") else UserSession.Kind.BROWSER
+    value = getattr(client, "value", client)
+    return UserSession.Kind.APP if value == "app" else UserSession.Kind.BROWSER
 
 
 def start_user_session(*, request: Any, user: User) -> UserSession | None:
@@ -108,16 +110,30 @@ def start_user_session(*, request: Any, user: User) -> UserSession | None:
     return row
 
 
-def touch_user_session(*, session_key: str | None) -> None:
-    """Move last_seen_at forward at most every 5 minutes (one Redis check otherwise)."""
+def _seen_marker(session_key: str) -> str:
+    return f"usersession:seen:{session_key}"
+
+
+def touch_user_session(*, session_key: str | None) -> bool:
+    """Move last_seen_at forward at most every 5 minutes (one Redis check otherwise).
+
+    Returns False when the session's row is revoked (the caller treats the
+    session as dead); a session without a row is left alone.
+    """
     if not session_key:
-        return
-    marker = f"usersession:seen:{session_key}"
+        return True
+    marker = _seen_marker(session_key)
     if not cache.add(marker, 1, int(LAST_SEEN_INTERVAL.total_seconds())):
-        return
-    UserSession.objects.filter(session_key=session_key, revoked_at__isnull=True).update(
+        return True
+    updated = UserSession.objects.filter(session_key=session_key, revoked_at__isnull=True).update(
         last_seen_at=timezone.now()
     )
+    if updated:
+        return True
+    if UserSession.objects.filter(session_key=session_key, revoked_at__isnull=False).exists():
+        cache.delete(marker)
+        return False
+    return True
 
 
 def session_group(session_key: str) -> str:
@@ -157,7 +173,7 @@ def _forget_cached_sessions(keys: list[str]) -> None:
     # cached_db sessions live in the cache too; drop them so a revoked key is dead at once
     from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 
-    cache.delete_many([KEY_PREFIX + key for key in keys])
+    cache.delete_many([KEY_PREFIX + key for key in keys] + [_seen_marker(key) for key in keys])
 
 
 def revoke_session(*, actor: User, session_id: Any) -> None:
