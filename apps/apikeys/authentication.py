@@ -1,15 +1,156 @@
-"""``Authorization: Bearer col_<prefix>_<secret>`` (implemented with the API keys issue)."""
+"""``Authorization: Bearer col_<prefix>_<secret>`` → ``(user, api_key)``.
+
+Hot path: one Redis GET (prefix lookup, cached 60 s), one SQL read (the user
+with its network — so a deactivated user or suspended network takes effect at
+once), one pipelined Redis round trip (rate limit, usage count, last-used
+guard). The only SQL write is ``last_used_at``, at most once a minute per key.
+"""
 
 from __future__ import annotations
 
-from rest_framework import authentication
+import ipaddress
+import time
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from rest_framework import authentication, exceptions
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+    from .models import ApiKey
+
+# DRF imports this module while ``rest_framework.views`` loads, so everything
+# that imports DRF views (our services, the accounts app) is imported lazily.
+
+_DUMMY_HASH = "0" * 64
+
+
+class ApiKeyInvalid(exceptions.AuthenticationFailed):
+    default_detail = "Invalid API key."
+    default_code = "invalid_api_key"
+
+
+class ApiKeyRevoked(exceptions.AuthenticationFailed):
+    default_detail = "This API key was revoked."
+    default_code = "api_key_revoked"
+
+
+class ApiKeyExpired(exceptions.AuthenticationFailed):
+    default_detail = "This API key has expired."
+    default_code = "api_key_expired"
+
+
+class ApiKeyIpNotAllowed(exceptions.PermissionDenied):
+    default_detail = "This API key may not be used from this IP address."
+    default_code = "ip_not_allowed"
+
+
+class ApiKeysDisabled(exceptions.PermissionDenied):
+    default_detail = "The organization of this API key does not allow API keys."
+    default_code = "api_keys_disabled"
+
+
+class ApiKeyThrottled(exceptions.Throttled):
+    default_detail = "Too many requests with this API key."
+
+
+@lru_cache(maxsize=1024)
+def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in allowed)
+
+
+def _valid_ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not value:
+        return None
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def ip_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, allowed: tuple[str, ...]) -> bool:
+    if not allowed:
+        return True
+    if ip is None:
+        return False
+    return any(ip in network for network in _networks(allowed) if network.version == ip.version)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request):
-        return None
+    def authenticate(self, request: Any) -> tuple[User, ApiKey] | None:
+        from apps.accounts.models import User
+        from apps.accounts.services import client_ip
 
-    def authenticate_header(self, request) -> str:
+        from . import selectors, services, tokens, usage
+
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        token = token.strip()
+        if not token.startswith(tokens.KEY_PREFIX):
+            return None  # some other bearer scheme
+        parsed = tokens.parse(token)
+        if parsed is None:
+            raise ApiKeyInvalid()
+        prefix, secret = parsed
+        record = selectors.key_record(prefix)
+        if not tokens.secret_matches(secret, record.secret_hash if record else _DUMMY_HASH) or record is None:
+            raise ApiKeyInvalid()
+        if record.revoked:
+            raise ApiKeyRevoked()
+        if record.expires_at is not None and record.expires_at <= time.time():
+            raise ApiKeyExpired()
+        ip = _valid_ip(client_ip(request))
+        if not ip_allowed(ip, record.allowed_ips):
+            raise ApiKeyIpNotAllowed()
+        user = User.objects.select_related("network").filter(pk=record.user_id).first()
+        if user is None or user.network_id != record.network_id:
+            raise ApiKeyInvalid()
+        if not user.is_active or user.state == User.State.DELETED:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.", code="user_inactive")
+        if record.organization_id and not selectors.organization_allows_key(
+            organization_id=record.organization_id, user=user
+        ):
+            raise ApiKeysDisabled()
+        admission = usage.admit(record.id)
+        if not admission.allowed:
+            raise ApiKeyThrottled(wait=admission.retry_after)
+        if admission.touch_last_used:
+            services.touch_last_used(key_id=record.id, ip=str(ip) if ip else None)
+        _count_errors_after_response(request, key_id=record.id, hour=admission.hour)
+        return user, record.to_instance(user=user)
+
+    def authenticate_header(self, request: Any) -> str:
         return self.keyword
+
+
+def _count_errors_after_response(request: Any, *, key_id: str, hour: int) -> None:
+    """Count the response as an error (status ≥ 400) once the view has produced it.
+
+    Wraps ``finalize_response`` (and the re-raise of uncaught exceptions) of
+    this request's view instance only: no middleware or settings change.
+    """
+    from . import usage
+
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None:
+        return
+    finalize = view.finalize_response
+    reraise = view.raise_uncaught_exception
+
+    def finalize_response(req: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = finalize(req, response, *args, **kwargs)
+        if response.status_code >= 400:
+            usage.count_error(key_id, hour)
+        return response
+
+    def raise_uncaught_exception(exc: Exception) -> None:
+        usage.count_error(key_id, hour)
+        reraise(exc)
+
+    view.finalize_response = finalize_response
+    view.raise_uncaught_exception = raise_uncaught_exception

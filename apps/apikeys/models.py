@@ -9,7 +9,15 @@ from apps.core.models import NetworkScopedModel
 
 
 class ApiKey(NetworkScopedModel):
-    """``col_<prefix>_<secret>``; only an HMAC of the secret is stored."""
+    """``col_<prefix>_<secret>``; only an HMAC of the secret is stored.
+
+    ``user`` is who the key acts as (a person or one of their agents);
+    ``created_by`` is the person who minted it. A rotated key points at its
+    successor through ``replaced_by`` and stops counting as active.
+    """
+
+    #: lets permission classes tell ``request.auth`` apart from a session
+    is_api_key = True
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     organization = models.ForeignKey(
@@ -31,24 +39,42 @@ class ApiKey(NetworkScopedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expiry_reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-id",)
         constraints = [
             models.CheckConstraint(condition=~models.Q(scopes=[]), name="apikey_scopes_non_empty"),
         ]
-        indexes = [models.Index(fields=["network", "user", "revoked_at"], name="apikey_user_revoked")]
+        indexes = [
+            models.Index(fields=["network", "user", "revoked_at"], name="apikey_user_revoked"),
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(
+                    revoked_at__isnull=True, expiry_reminded_at__isnull=True, replaced_by__isnull=True
+                ),
+                name="apikey_expiry_reminder_due",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} (col_{self.prefix}_…)"
 
     @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        now = timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+        return self.revoked_at is None and not self.is_expired
 
 
 class ApiKeyUsage(NetworkScopedModel):
+    """Requests per key per hour, rolled up from Redis counters (kept 13 months)."""
+
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage")
     hour_at = models.DateTimeField()
     request_count = models.PositiveIntegerField(default=0)
@@ -62,6 +88,7 @@ class ApiKeyUsage(NetworkScopedModel):
                 fields=["network", "api_key", "hour_at"], name="apikeyusage_key_hour_uniq"
             ),
         ]
+        indexes = [models.Index(fields=["hour_at"], name="apikeyusage_hour")]
 
     def __str__(self) -> str:
         return f"{self.api_key_id} @ {self.hour_at:%Y-%m-%d %H:00}"
