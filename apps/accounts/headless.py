@@ -12,12 +12,14 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.headless.account.views import SignupView as AllauthSignupView
+from allauth.headless.base.response import ForbiddenResponse
 from allauth.headless.base.views import AuthenticationStageAPIView
 from allauth.headless.internal.restkit import inputs
 from allauth.headless.internal.restkit.response import APIResponse, ErrorResponse
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from apps.core.exceptions import RateLimited
 
@@ -28,6 +30,12 @@ from .stages import OTPAuthenticateStage
 
 class SignupView(AllauthSignupView):
     input_class = {"POST": SignupInput}
+
+    def handle(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # a closed network answers 403 before the input is validated (as allauth does after)
+        if request.method == "POST" and not get_account_adapter().is_open_for_signup(request):
+            return ForbiddenResponse(request)
+        return super().handle(request, *args, **kwargs)
 
 
 class OTPAuthenticateInput(inputs.Input):

@@ -40,6 +40,8 @@ class UserSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        request._colony_session_key_at_start = getattr(session, "session_key", None)
         redirect = self._enforce(request)
         if redirect is not None:
             return redirect

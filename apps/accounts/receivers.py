@@ -159,10 +159,12 @@ def record_refused_login(request: Any, user: User, *, reason: str) -> None:
 @receiver(password_changed, dispatch_uid="accounts.password_changed")
 @receiver(password_set, dispatch_uid="accounts.password_set")
 def _on_password_changed(sender, request, user, **kwargs) -> None:
-    from .services import revoke_other_sessions
+    """Recorded; every other session of the user is signed out (this one got a new key)."""
+    from .services import follow_session_key, revoke_other_sessions, session_key_before_request
 
     _record(event="password_changed", request=request, user=user)
     current = getattr(getattr(request, "session", None), "session_key", None)
+    follow_session_key(old_key=session_key_before_request(request), new_key=current)
     revoke_other_sessions(actor=user, current_session_key=current)
 
 

@@ -110,6 +110,19 @@ def start_user_session(*, request: Any, user: User) -> UserSession | None:
     return row
 
 
+def follow_session_key(*, old_key: str | None, new_key: str | None) -> None:
+    """The session got a new key (``update_session_auth_hash`` after a password change)."""
+    if old_key and new_key and old_key != new_key:
+        UserSession.objects.filter(session_key=old_key, revoked_at__isnull=True).update(session_key=new_key)
+
+
+def session_key_before_request(request: Any) -> str | None:
+    """The key this request arrived with: the X-Session-Token of app clients, else the cookie's."""
+    if _session_kind(request) == UserSession.Kind.APP:
+        return request.headers.get("X-Session-Token") or None
+    return getattr(request, "_colony_session_key_at_start", None)
+
+
 def _seen_marker(session_key: str) -> str:
     return f"usersession:seen:{session_key}"
 
