@@ -14,6 +14,7 @@ from .services import touch_user_session
 #: paths the 2FA browser policy never redirects (the 2FA pages themselves, APIs, assets)
 _POLICY_EXEMPT_PREFIXES = (
     "/accounts/2fa/",
+    "/accounts/login/",
     "/accounts/logout/",
     "/accounts/reauthenticate/",
     "/api/",
@@ -48,6 +49,10 @@ class UserSessionMiddleware:
         return self.get_response(request)
 
     def _enforce(self, request: HttpRequest) -> HttpResponse | None:
+        # APIs authenticate (and touch sessions) in DRF; allauth-headless swaps in the
+        # X-Session-Token session and needs request.user unevaluated until then
+        if request.path.startswith(_POLICY_EXEMPT_PREFIXES):
+            return None
         session = getattr(request, "session", None)
         user = getattr(request, "user", None)
         if session is None or user is None or not user.is_authenticated:
@@ -55,7 +60,7 @@ class UserSessionMiddleware:
         if not touch_user_session(session_key=session.session_key):
             logout(request)
             return None
-        if request.path.startswith(_POLICY_EXEMPT_PREFIXES) or user.is_ai:
+        if user.is_ai:
             return None
         if not selectors.session_passed_mfa(user, session):
             return _redirect("account_2fa_verify", request)

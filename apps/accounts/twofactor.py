@@ -33,12 +33,14 @@ BACKUP_CODE_COUNT = 10
 
 
 class TwoFactorError(DomainError):
+    """400 ``{"detail": "That code is not valid.", "code": "invalid_code"}``.
+
+    No ``field``: the request field is itself called ``code``, which would
+    collide with the error body's ``code`` key.
+    """
+
     default_code = "invalid_code"
     default_message = "That code is not valid."
-
-    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("field", "code")
-        super().__init__(message, **kwargs)
 
 
 @dataclass(frozen=True)
