@@ -108,7 +108,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not ip_allowed(ip, record.allowed_ips):
             raise ApiKeyIpNotAllowed()
         user = User.objects.select_related("network").filter(pk=record.user_id).first()
-        if user is None or user.network_id != record.network_id:
+        if user is None or str(user.network_id) != record.network_id:
             raise ApiKeyInvalid()
         if not user.is_active or user.state == User.State.DELETED:
             raise exceptions.AuthenticationFailed("User inactive or deleted.", code="user_inactive")

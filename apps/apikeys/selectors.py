@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -74,17 +75,15 @@ class KeyRecord:
     def to_instance(self, *, user: Any) -> ApiKey:
         """An unsaved-looking ApiKey bound to the loaded user and its network (no queries)."""
         instance = ApiKey(
-            id=self.id,
+            id=uuid.UUID(self.id),
             prefix=self.prefix,
-            network_id=self.network_id,
-            user_id=self.user_id,
-            organization_id=self.organization_id,
+            network_id=user.network_id,
+            user_id=user.pk,
+            organization_id=uuid.UUID(self.organization_id) if self.organization_id else None,
             scopes=list(self.scopes),
             allowed_ips=list(self.allowed_ips),
             expires_at=(
-                datetime.fromtimestamp(self.expires_at, tz=timezone.utc)
-                if self.expires_at is not None
-                else None
+                datetime.fromtimestamp(self.expires_at, tz=UTC) if self.expires_at is not None else None
             ),
         )
         instance._state.adding = False
