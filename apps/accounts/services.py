@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from user_agents import parse as parse_user_agent
 
@@ -270,3 +270,31 @@ def set_network_role(*, actor: User, user: User, role: str) -> User:
         data={"before": before, "after": role},
     )
     return user
+
+
+# --- housekeeping -----------------------------------------------------------------
+
+SESSION_ROW_RETENTION = timedelta(days=30)
+CLEAR_BATCH = 5000
+
+
+def clear_sessions(*, now: Any = None, batch_size: int = CLEAR_BATCH) -> dict[str, int]:
+    """Daily: drop expired Django sessions, and UserSession rows ended over 30 days ago.
+
+    Idempotent; deletes in short batches (no long locks). Login history keeps
+    its rows (their ``session`` link becomes null).
+    """
+    now = now or timezone.now()
+    expired, _ = Session.objects.filter(expire_date__lt=now).delete()
+    cutoff = now - SESSION_ROW_RETENTION
+    ended = UserSession.objects.filter(
+        models.Q(revoked_at__lt=cutoff) | models.Q(expires_at__lt=cutoff)
+    ).values_list("pk", flat=True)
+    rows = 0
+    while True:
+        ids = list(ended[:batch_size])
+        if not ids:
+            break
+        deleted, _ = UserSession.objects.filter(pk__in=ids).delete()
+        rows += deleted
+    return {"sessions": expired, "user_sessions": rows}
