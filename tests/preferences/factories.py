@@ -38,3 +38,17 @@ class DeletionRequestFactory(factory.django.DjangoModelFactory):
     network = factory.SelfAttribute("user.network")
     requested_by = factory.SelfAttribute("user")
     scheduled_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+
+
+def make_agent(*, owner):
+    """An AI user owned by ``owner`` (tests.accounts.factories.AgentFactory passes ``verified`` to the model)."""
+    from apps.accounts.models import User
+
+    return User.objects.create(
+        network=owner.network,
+        email=None,
+        handle=f"agent_{owner.pk.hex[-8:]}",
+        is_ai=True,
+        agent_status="active",
+        agent_owner_user=owner,
+    )

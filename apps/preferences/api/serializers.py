@@ -157,6 +157,10 @@ class DeletionRequestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DataExportCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """No options yet: the export covers everything; any key is refused."""
+
+
 class DataExportSerializer(serializers.ModelSerializer):
     status = NamedChoiceField(
         enum_name="DataExportStatusEnum", choices=DataExport.Status.choices, read_only=True

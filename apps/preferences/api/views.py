@@ -224,7 +224,7 @@ class DataExportViewSet(
         return selectors.user_exports(qs, user=self.request.user)
 
     @extend_schema(
-        request=None,
+        request=s.DataExportCreateSerializer,
         responses={
             201: s.DataExportSerializer,
             409: OpenApiResponse(description="export_in_progress"),
@@ -232,11 +232,9 @@ class DataExportViewSet(
         },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        s.DataExportCreateSerializer(data=request.data).is_valid(raise_exception=True)
         export = services.request_data_export(actor=request.user)
-        return Response(
-            self.get_serializer(export).data,
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(self.get_serializer(export).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         responses={

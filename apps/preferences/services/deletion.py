@@ -160,9 +160,13 @@ def _revoke_sessions(user: User) -> None:
 
 
 def _revoke_api_keys(user: User) -> None:
-    ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoke_reason="account deleted", updated_at=timezone.now()
-    )
+    from apps.apikeys.selectors import forget_prefix
+
+    live = ApiKey.objects.filter(user=user, revoked_at__isnull=True)
+    prefixes = list(live.values_list("prefix", flat=True))
+    live.update(revoked_at=timezone.now(), revoke_reason="account deleted", updated_at=timezone.now())
+    if prefixes:  # the authenticator caches prefix lookups: drop them once the revocation is visible
+        transaction.on_commit(lambda: [forget_prefix(prefix) for prefix in prefixes])
 
 
 def _delete_otp_devices(user: User) -> None:

@@ -1,0 +1,65 @@
+"""Cross-tenant matrix cases for the preferences routes (see tests/matrix.py).
+
+Everything here acts on the caller's own rows: ids in URLs are looked up
+among the caller's rows only, so another network's (or user's) id is a 404.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from apps.preferences.models import DataExport, PendingEmailChange
+from apps.preferences.services.email_change import hash_token
+from tests.matrix import Ctx, detail, exempt
+
+
+def _ready_export(ctx: Ctx) -> DataExport:
+    export = DataExport.objects.create(network=ctx.network, user=ctx.user, status=DataExport.Status.READY)
+    name = default_storage.save(
+        f"exports/{ctx.user.pk}/{export.pk}.zip", ContentFile(b"PK\x05\x06" + b"\0" * 18)
+    )
+    DataExport.objects.filter(pk=export.pk).update(
+        file=name, progress=100, expires_at=timezone.now() + timedelta(days=7)
+    )
+    return export
+
+
+@detail("account-export-detail", methods=("get",))
+def _export(ctx: Ctx) -> dict:
+    return {"pk": _ready_export(ctx).pk}
+
+
+@detail("account-export-download", methods=("get",))
+def _export_download(ctx: Ctx) -> dict:
+    return {"pk": _ready_export(ctx).pk}
+
+
+@detail("email-change-confirm-page", methods=("get", "post"))
+def _email_change_link(ctx: Ctx) -> dict:
+    token = secrets.token_urlsafe(32)
+    PendingEmailChange.objects.create(
+        network=ctx.network,
+        user=ctx.user,
+        new_email=f"matrix-{ctx.user.pk.hex[:12]}@example.org",
+        token_hash=hash_token(token),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    return {"token": token}
+
+
+_OWN_ROWS = "acts on the caller's own rows only; no id in the URL and no client-sent foreign key"
+for _name in (
+    "account-settings",
+    "account-preferences",
+    "account-login-history-list",
+    "account-email-change",
+    "account-email-change-confirm",
+    "account-deletion-request",
+    "account-export-list",
+):
+    exempt(_name, _OWN_ROWS)
