@@ -19,7 +19,7 @@ def purge_due_accounts() -> dict[str, int]:
     return services.purge_due_accounts()
 
 
-@shared_task(bind=True, name="preferences.build_export", max_retries=3, acks_late=True)
+@shared_task(bind=True, name="preferences.build_export", max_retries=3)
 def build_export(self, export_id: str) -> str | None:
     try:
         export = services.build_export(export_id=export_id)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from apps.accounts.selectors import session_passed_mfa
 from apps.core.exceptions import DomainError
 
 from . import services
@@ -19,6 +21,8 @@ from .services.email_change import change_for_token
 @login_required
 @require_http_methods(["GET", "POST"])
 def email_change_confirm_page(request: HttpRequest, token: str) -> HttpResponse:
+    if not session_passed_mfa(request.user, request.session):  # same rule as the API's 2FA gate
+        return redirect_to_login(request.get_full_path())
     change = change_for_token(user=request.user, token=token)
     if change is None:  # unknown, or another account's: the same 404
         raise Http404("Unknown link.")

@@ -257,3 +257,18 @@ class TestConfirmPage:
         response = user_client.post(self._page(token))
         assert response.status_code == 400
         assert b"expired" in response.content
+
+
+def test_confirm_page_needs_a_session_that_passed_two_factor(user_client, user, request_change):
+    from tests.preferences.helpers import confirmed_totp
+
+    request_change(user_client)
+    token = email_change_token()
+    confirmed_totp(user)
+    from apps.accounts.selectors import forget_security_state
+
+    forget_security_state(user.pk)
+    response = user_client.post(f"/api/v1/account/email-change/confirm/{token}/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+    assert User.objects.get(pk=user.pk).email == user.email
