@@ -147,3 +147,14 @@ def test_allauth_app_session_endpoint_sees_the_token_user(user):
     Client().delete("/_allauth/app/v1/auth/session", HTTP_X_SESSION_TOKEN=token)
     assert _token_client(token).get("/api/v1/me/").status_code == 401
     assert UserSession.objects.get(user=user).revoked_at is not None
+
+
+def test_token_requests_keep_last_seen_fresh(user):
+    from django.core.cache import cache
+
+    token = _app_login(user)
+    stale = timezone.now() - timedelta(hours=2)
+    UserSession.objects.filter(session_key=token).update(last_seen_at=stale)
+    cache.delete(f"usersession:seen:{token}")
+    assert _token_client(token).get("/api/v1/me/").status_code == 200
+    assert UserSession.objects.get(session_key=token).last_seen_at > stale

@@ -259,3 +259,36 @@ def test_regenerate_with_the_browser_page_shows_codes_once(user):
     assert page.content.count(b"<code>") == 10
     assert page["Cache-Control"] == "no-store"
     assert client.get("/accounts/2fa/backup-codes/").content.count(b"<code>") == 0
+
+
+def test_malformed_and_oversized_input_is_400(user):
+    client = _signed_in(user)
+    bad_json = client.post("/api/v1/account/2fa/totp/confirm/", "{nope", content_type="application/json")
+    assert bad_json.status_code == 400
+    too_long = client.post("/api/v1/account/2fa/backup-codes/", {"code": "1" * 100})
+    assert too_long.status_code == 400 and "code" in too_long.json()
+    weird = client.post("/api/v1/account/2fa/verify/", {"code": ["a", "b"]})
+    assert weird.status_code in (400, 409)
+
+
+def test_headless_2fa_endpoint_without_a_pending_login_is_401(network):
+    response = Client().post(
+        "/_allauth/app/v1/auth/2fa/authenticate",
+        json.dumps({"code": "123456"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 401
+    assert Client().get("/accounts/2fa/authenticate/").status_code == 302
+
+
+def test_browser_enrolment_without_recent_authentication_asks_for_the_password(user):
+    client = Client()
+    client.force_login(user)
+    response = client.post("/accounts/2fa/totp/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/reauthenticate/?next=")
+    assert client.get(response["Location"]).status_code == 200
+    reauth = client.post(response["Location"], {"password": PASSWORD})
+    assert reauth.status_code == 302 and reauth["Location"] == "/accounts/2fa/"
+    assert client.post("/accounts/2fa/totp/")["Location"] == "/accounts/2fa/totp/"
+    assert TOTPDevice.objects.filter(user=user, confirmed=False).exists()
