@@ -91,6 +91,8 @@ def test_ready_export_offers_a_download_valid_for_the_ttl(build, user_client, us
     assert "attachment" in download["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
     assert "profile.json" in archive.namelist()
+    strict = user_client.get(body["download_url"], HTTP_ACCEPT="application/zip")
+    assert strict.status_code == 200
 
 
 def test_progress_moves_forward_while_building(build, user_client):

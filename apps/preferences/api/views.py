@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -40,6 +41,17 @@ class SafeJSONParser(JSONParser):
 
 
 PARSERS = [SafeJSONParser, FormParser, MultiPartParser]
+
+
+class ZipRenderer(BaseRenderer):
+    """Lets ``Accept: application/zip`` reach the download view (errors still render as JSON)."""
+
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None) -> bytes:
+        return JSONRenderer().render(data) if not isinstance(data, bytes) else data
 
 
 def current_session_key(request: Request) -> str | None:
@@ -243,7 +255,7 @@ class DataExportViewSet(
             410: OpenApiResponse(description="export_expired"),
         }
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, ZipRenderer])
     def download(self, request: Request, pk: Any = None) -> FileResponse:
         export = self.get_object()
         if export.status == DataExport.Status.EXPIRED or (
