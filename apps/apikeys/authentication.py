@@ -107,7 +107,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         ip = _valid_ip(client_ip(request))
         if not ip_allowed(ip, record.allowed_ips):
             raise ApiKeyIpNotAllowed()
-        user = User.objects.select_related("network").filter(pk=record.user_id).first()
+        user = selectors.user_with_network(record.user_id)
         if user is None or str(user.network_id) != record.network_id:
             raise ApiKeyInvalid()
         if not user.is_active or user.state == User.State.DELETED:

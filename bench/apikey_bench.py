@@ -1,0 +1,287 @@
+#!/usr/bin/env python
+"""API-key authentication cost: HTTP throughput next to sessions, and the in-process check.
+
+    .venv/bin/python bench/apikey_bench.py [--duration 10] [--connections 32] [--iterations 5000]
+
+1. Uses DATABASE_URL / REDIS_URL (environment or ``.env``; the embedded
+   services otherwise), creates and migrates a scratch database
+   ``colony_apikey_bench`` on that server and uses Redis database 15 (both
+   wiped first; the database is dropped at the end unless ``--keep-db``).
+2. Creates a user, a browser session and an API key (``profile:read``).
+3. Starts uvicorn (one process, ``bench.asgi``) on a free port and drives
+   ``GET /api/v1/me/`` with ``wrk`` over loopback, once with the session
+   cookie and once with ``Authorization: Bearer`` — same endpoint, same run.
+   The per-key rate limit is raised so the benchmark never hits it (the
+   limit's Redis INCR still runs on every request).
+4. In process, times N calls of ``ApiKeyAuthentication.authenticate`` on a
+   real Redis and PostgreSQL — prefix lookup (Redis), HMAC compare, user row
+   (SQL), rate limit + usage count + last-used guard (one Redis pipeline) —
+   and its parts, and prints p50/p99 in µs. Target: p50 under 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import colony  # noqa: E402  (scripts/colony.py: embedded services, secrets, manage)
+
+SCRATCH_DB = "colony_apikey_bench"
+SCRATCH_REDIS_DB = 15
+ME = "/api/v1/me/"
+
+
+def dot_env() -> dict[str, str]:
+    path = ROOT / ".env"
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                name, _, value = line.partition("=")
+                values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def with_redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def recreate_database(url: str, name: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    admin_url = with_database(url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def parse_wrk(output: str) -> dict:
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def run_wrk(url: str, header: str, *, duration: int, connections: int) -> dict:
+    base = ["wrk", "-t", "1", "-c", str(connections), "-H", header]
+    subprocess.run([*base, "-d", "2s", url], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(
+        [*base, "-d", f"{duration}s", "--latency", url], capture_output=True, text=True, check=True
+    )
+    return parse_wrk(out.stdout)
+
+
+def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:
+    ordered = sorted(samples_ns)
+    p50 = ordered[len(ordered) // 2] / 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000
+    return p50, p99, statistics.fmean(ordered) / 1000
+
+
+def in_process(token: str, iterations: int) -> list[tuple[str, tuple[float, float, float]]]:
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from apps.apikeys import selectors, tokens, usage
+    from apps.apikeys.authentication import ApiKeyAuthentication
+
+    factory = RequestFactory()
+    auth = ApiKeyAuthentication()
+    prefix, secret = tokens.parse(token)
+    record = selectors.key_record(prefix)
+    timings: dict[str, list[int]] = {"authenticate": [], "lookup": [], "user": [], "admit": []}
+    clock = time.perf_counter_ns
+    for _ in range(200):  # warm caches and connections
+        auth.authenticate(Request(factory.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")))
+    for _ in range(iterations):
+        request = Request(factory.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}"))
+        t0 = clock()
+        user, api_key = auth.authenticate(request)
+        t1 = clock()
+        found = selectors.key_record(prefix)
+        tokens.secret_matches(secret, found.secret_hash)
+        t2 = clock()
+        selectors.user_with_network(record.user_id)
+        t3 = clock()
+        usage.admit(record.id)
+        t4 = clock()
+        timings["authenticate"].append(t1 - t0)
+        timings["lookup"].append(t2 - t1)
+        timings["user"].append(t3 - t2)
+        timings["admit"].append(t4 - t3)
+    labels = {
+        "authenticate": "ApiKeyAuthentication.authenticate (all)",
+        "lookup": "  prefix lookup (Redis) + HMAC compare",
+        "user": "  user + network row (SQL)",
+        "admit": "  rate limit + usage + last-used (Redis)",
+    }
+    return [(labels[name], percentiles(samples)) for name, samples in timings.items()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--iterations", type=int, default=5000, help="in-process authenticate() calls")
+    parser.add_argument("--keep-db", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is required: apt-get install -y wrk", file=sys.stderr)
+        return 2
+
+    env = colony.base_env("bench.settings")
+    env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    for name, value in dot_env().items():
+        env.setdefault(name, value)
+    env["API_KEY_RATE_LIMIT_PER_MINUTE"] = str(10**9)  # measure the check, never trip it
+    env["DEBUG"] = "False"
+    services = colony.Services()
+    server = None
+    database_url = None
+    try:
+        services.start(env)
+        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
+        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
+        env["DATABASE_URL"] = database_url
+        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
+        colony.manage(env, "migrate", "--noinput", "-v", "0")
+        colony.manage(env, "bootstrap_colony")
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+        from django.contrib.sessions.backends.cached_db import SessionStore
+
+        from apps.accounts.models import User
+        from apps.apikeys import services as key_services
+        from apps.core.redis import get_redis
+        from apps.networks.selectors import default_network
+
+        get_redis().flushdb()
+        user, _ = User.objects.get_or_create(
+            email="bench@colony.local", defaults={"network": default_network(), "handle": "bench_user"}
+        )
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        issued = key_services.create_api_key(actor=user, name="bench", scopes=["profile:read"])
+
+        port = colony._free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.asgi:application",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        for header in (f"Cookie: sessionid={session.session_key}", f"Authorization: Bearer {issued.token}"):
+            name, _, value = header.partition(": ")
+            check = urllib.request.Request(base + ME, headers={name: value})
+            assert urllib.request.urlopen(check, timeout=5).status == 200, header
+
+        http = [
+            (
+                "session cookie",
+                run_wrk(base + ME, f"Cookie: sessionid={session.session_key}", **vars_of(args)),
+            ),
+            (
+                "API key (Bearer)",
+                run_wrk(base + ME, f"Authorization: Bearer {issued.token}", **vars_of(args)),
+            ),
+        ]
+        server.terminate()
+        server.wait(10)
+        server = None
+
+        micro = in_process(issued.token, args.iterations)
+
+        print(
+            f"\nGET {ME} — uvicorn, 1 process; wrk -t1 -c{args.connections} -d{args.duration}s over loopback\n"
+        )
+        print(f"{'auth':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+        for label, r in http:
+            print(f"{label:<22}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['non_2xx']:>10}")
+        ratio = http[1][1]["rps"] / http[0][1]["rps"] if http[0][1]["rps"] else float("nan")
+        print(f"API key / session throughput: {ratio:.2f}")
+        print(f"\nin process, {args.iterations} iterations, real Redis + PostgreSQL\n")
+        print(f"{'step':<44}{'p50 µs':>10}{'p99 µs':>10}{'mean µs':>10}")
+        for label, (p50, p99, mean) in micro:
+            print(f"{label:<44}{p50:>10.0f}{p99:>10.0f}{mean:>10.0f}")
+        verdict = "meets" if micro[0][1][0] < 1000 else "MISSES"
+        print(f"\nkey check + usage counting p50 {micro[0][1][0]:.0f} µs — {verdict} the 1 ms target")
+        return 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        if database_url and not args.keep_db:
+            try:
+                from django.db import connections
+
+                connections.close_all()
+            except ImportError:
+                pass
+            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+        services.stop()
+
+
+def vars_of(args: argparse.Namespace) -> dict:
+    return {"duration": args.duration, "connections": args.connections}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
