@@ -31,6 +31,12 @@ class Organization(NetworkScopedModel):
         constraints = [
             models.UniqueConstraint(fields=["network", "slug"], name="organization_network_slug_uniq"),
         ]
+        # ?all=true: the network's live orgs, newest first
+        indexes = [
+            models.Index(
+                fields=["network", "-id"], condition=models.Q(archived_at__isnull=True), name="organization_live"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -92,7 +98,17 @@ class OrganizationMember(NetworkScopedModel):
             choices_check("role", OrganizationMemberRole, model="orgmember"),
             choices_check("status", OrganizationMemberStatus, model="orgmember"),
         ]
-        indexes = [models.Index(fields=["user", "status"], name="orgmember_user_status")]
+        indexes = [
+            models.Index(fields=["user", "status"], name="orgmember_user_status"),
+            # the members list: one org's rows by status, newest first
+            models.Index(fields=["organization", "status", "-id"], name="orgmember_org_status_id"),
+            # the daily expiry job
+            models.Index(
+                fields=["invite_expires_at"],
+                condition=models.Q(status="invited"),
+                name="orgmember_invite_expiry",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id or self.invite_email} in {self.organization_id} ({self.role})"

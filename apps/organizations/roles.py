@@ -21,6 +21,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "org.transfer_ownership": frozenset({OWNER}),
     "org.members.invite": frozenset({OWNER, ADMIN}),
     "org.members.change_role": frozenset({OWNER, ADMIN}),
+    "org.members.remove": frozenset({OWNER, ADMIN}),
+    "org.security_policy.view": frozenset({OWNER, ADMIN}),
     "org.projects.create": frozenset({OWNER, ADMIN}),
     "org.communities.create": frozenset({OWNER, ADMIN}),
     "org.infra.manage": frozenset({OWNER, ADMIN}),
@@ -41,6 +43,12 @@ MEMBER_SETTING: dict[str, str] = {
     "org.communities.create": "members_can_create_projects",
     "org.agents.manage": "members_can_create_agents",
 }
+
+
+#: roles an agent (``User.is_ai``) may hold
+AGENT_ROLES = frozenset({MEMBER, VIEWER})
+#: roles that need ``org.members.change_role`` to grant (member/viewer need only ``invite``)
+ELEVATED_ROLES = frozenset({OWNER, ADMIN, BILLING})
 
 
 def role_allows(role: str | None, permission: str, org_settings: Any = None) -> bool:
@@ -73,3 +81,18 @@ def has_org_permission(user: Any, organization: Any, permission: str) -> bool:
     if role == MEMBER and permission in MEMBER_SETTING:
         org_settings = getattr(organization, "settings", None)
     return role_allows(role, permission, org_settings)
+
+
+def grantable_roles(actor_role: str | None, org_settings: Any = None) -> frozenset[str]:
+    """The roles ``actor_role`` may give to someone (invite, add or change to).
+
+    Only owners grant owner; admins grant every other role; members with
+    ``members_can_invite`` may invite as member or viewer.
+    """
+    if actor_role == OWNER:
+        return frozenset(ALL_ROLES)
+    if actor_role is not None and role_allows(actor_role, "org.members.change_role", org_settings):
+        return frozenset(ALL_ROLES) - {OWNER}
+    if actor_role is not None and role_allows(actor_role, "org.members.invite", org_settings):
+        return frozenset(ALL_ROLES) - ELEVATED_ROLES
+    return frozenset()

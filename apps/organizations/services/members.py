@@ -1,0 +1,426 @@
+"""Membership: add by user id, invite by email, accept, change role, remove, leave, expire.
+
+Invariants (also for staff in the admin): an organization always has at
+least one owner (409 ``last_owner``); only owners grant or take away the
+owner role; agents hold only member or viewer; new members' email domains
+must be allowed by the security policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.api import ensure_same_network
+from apps.core.exceptions import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+
+from .. import roles
+from ..audit import AuditContext, record_org_event
+from ..models import Organization, OrganizationMember
+from ._base import (
+    domain_allowed,
+    ensure_live,
+    forget_security_state_on_commit,
+    lock,
+    org_policy,
+    org_settings,
+    require,
+)
+
+INVITATION_TTL = timedelta(days=7)
+Status = OrganizationMember.Status
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    member: OrganizationMember
+    token: str  # the only copy: it is mailed, never stored
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_grant(
+    *, actor_role: str | None, organization: Organization, role: str, as_staff: bool, field: str = "role"
+) -> None:
+    if role not in roles.ALL_ROLES:
+        raise ValidationFailed(f"Unknown role {role!r}.", field=field)
+    if as_staff:
+        return
+    if role == roles.OWNER and actor_role != roles.OWNER:
+        raise PermissionDenied("Only owners can grant the owner role.", code="only_owners_grant_owner")
+    if role not in roles.grantable_roles(actor_role, org_settings(organization)):
+        raise PermissionDenied(f"Your role cannot grant the {role} role.", code="role_not_grantable")
+
+
+def _check_agent_role(user: Any, role: str) -> None:
+    if getattr(user, "is_ai", False) and role not in roles.AGENT_ROLES:
+        raise ValidationFailed(
+            "Agents can only be members or viewers.", field="role", code="agent_role_not_allowed"
+        )
+
+
+def _owners(org: Organization) -> int:
+    return OrganizationMember.objects.filter(organization=org, status=Status.ACTIVE, role=roles.OWNER).count()
+
+
+def _last_owner() -> Conflict:
+    return Conflict(
+        "An organization needs at least one owner; transfer ownership or promote another owner first.",
+        code="last_owner",
+    )
+
+
+@transaction.atomic
+def add_member(
+    *,
+    actor: Any,
+    organization: Organization,
+    user: Any,
+    role: str = roles.MEMBER,
+    via: AuditContext | None = None,
+    as_staff: bool = False,
+) -> OrganizationMember:
+    """Add a user of the same network directly (people and agents); active at once."""
+    actor_role = require(actor, organization, "org.members.invite", as_staff=as_staff)
+    ensure_same_network(organization.network_id, user)
+    org = lock(organization)
+    ensure_live(org)
+    _check_grant(actor_role=actor_role, organization=org, role=role, as_staff=as_staff)
+    _check_agent_role(user, role)
+    if not user.is_active or getattr(user, "state", "active") != "active":
+        raise ValidationFailed("This user cannot join organizations.", field="user", code="user_inactive")
+    if user.is_ai:
+        owned_here = user.agent_owner_organization_id == org.pk
+        owned_by_actor = user.agent_owner_user_id == actor.pk
+        if not (owned_here or owned_by_actor or as_staff):
+            raise ValidationFailed(
+                "Only agents of this organization or your own agents can be added.",
+                field="user",
+                code="agent_not_yours",
+            )
+        if user.agent_status == "disabled":
+            raise ValidationFailed("This agent is disabled.", field="user", code="user_inactive")
+    elif not domain_allowed(user.email, org_policy(org)):
+        raise ValidationFailed(
+            "This user's email domain is not allowed by the organization's security policy.",
+            field="user",
+            code="email_domain_not_allowed",
+        )
+    if OrganizationMember.objects.filter(organization=org, user=user).exists():
+        raise Conflict("This user is already a member.", code="already_member")
+    if user.email:  # a pending invitation for the same person is superseded
+        OrganizationMember.objects.filter(
+            organization=org, status=Status.INVITED, invite_email=user.email
+        ).delete()
+    try:
+        with transaction.atomic():
+            member = OrganizationMember.objects.create(
+                network_id=org.network_id,
+                organization=org,
+                user=user,
+                role=role,
+                status=Status.ACTIVE,
+                invited_by=actor,
+                joined_at=timezone.now(),
+            )
+    except IntegrityError as exc:
+        raise Conflict("This user is already a member.", code="already_member") from exc
+    record_org_event(
+        organization=org,
+        actor=actor,
+        action="org.member.added",
+        target=member,
+        data={"user": str(user.pk), "role": role, "is_ai": bool(user.is_ai)},
+        via=via,
+    )
+    forget_security_state_on_commit([user.pk])
+    return member
+
+
+@transaction.atomic
+def invite_member(
+    *,
+    actor: Any,
+    organization: Organization,
+    email: str,
+    role: str = roles.MEMBER,
+    via: AuditContext | None = None,
+    as_staff: bool = False,
+) -> IssuedInvitation:
+    """An invitation for an email address: 32 random bytes, only the sha256 kept, 7 days, mailed on commit."""
+    actor_role = require(actor, organization, "org.members.invite", as_staff=as_staff)
+    email = email.strip().lower()
+    org = lock(organization)
+    ensure_live(org)
+    _check_grant(actor_role=actor_role, organization=org, role=role, as_staff=as_staff)
+    if not domain_allowed(email, org_policy(org)):
+        raise ValidationFailed(
+            "This email domain is not allowed by the organization's security policy.",
+            field="email",
+            code="email_domain_not_allowed",
+        )
+    if OrganizationMember.objects.filter(organization=org, status=Status.ACTIVE, user__email=email).exists():
+        raise Conflict("This person is already a member.", code="already_member")
+    now = timezone.now()
+    pending = OrganizationMember.objects.filter(
+        organization=org, status=Status.INVITED, invite_email=email
+    ).first()
+    if pending is not None:
+        if pending.invite_expires_at and pending.invite_expires_at > now:
+            raise Conflict(
+                "This address already has a pending invitation; revoke it to send a new one.",
+                code="already_invited",
+            )
+        pending.delete()
+    token = secrets.token_urlsafe(32)
+    member = OrganizationMember.objects.create(
+        network_id=org.network_id,
+        organization=org,
+        invite_email=email,
+        role=role,
+        status=Status.INVITED,
+        invited_by=actor,
+        invite_token_hash=hash_token(token),
+        invite_expires_at=now + INVITATION_TTL,
+    )
+    record_org_event(
+        organization=org,
+        actor=actor,
+        action="org.member.invited",
+        target=member,
+        data={"email": email, "role": role, "expires_at": member.invite_expires_at.isoformat()},
+        via=via,
+    )
+    from ..mail import send_invitation_on_commit
+
+    send_invitation_on_commit(member=member, organization=org, inviter=actor, token=token)
+    return IssuedInvitation(member=member, token=token)
+
+
+def invitation_for_token(*, token: str, network_id: Any) -> OrganizationMember | None:
+    """The pending invitation behind a token in this network (expired ones included)."""
+    if not token or len(token) > 200:
+        return None
+    return (
+        OrganizationMember.objects.filter(
+            network_id=network_id, status=Status.INVITED, invite_token_hash=hash_token(token)
+        )
+        .select_related("organization", "invited_by")
+        .first()
+    )
+
+
+@transaction.atomic
+def accept_invitation(*, user: Any, token: str, via: AuditContext | None = None) -> OrganizationMember:
+    """The invited person (same, verified email; allowed domain) joins with the invited role."""
+    from allauth.account.models import EmailAddress
+
+    invitation = invitation_for_token(token=token, network_id=user.network_id)
+    if invitation is None:
+        raise ValidationFailed(
+            "This invitation link is invalid or was revoked.", field="token", code="invalid_token"
+        )
+    org = lock(invitation.organization)
+    invitation = (
+        OrganizationMember.objects.select_for_update().filter(pk=invitation.pk, status=Status.INVITED).first()
+    )
+    if invitation is None:
+        raise InvalidState("This invitation was already used.", code="invalid_state")
+    if invitation.invite_expires_at is None or invitation.invite_expires_at <= timezone.now():
+        raise ValidationFailed("This invitation has expired.", field="token", code="invitation_expired")
+    ensure_live(org)
+    email = (user.email or "").lower()
+    if user.is_ai or email != invitation.invite_email:
+        raise PermissionDenied(
+            "This invitation was sent to another email address.", code="invitation_email_mismatch"
+        )
+    if not EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists():
+        raise PermissionDenied("Verify your email address first.", code="email_not_verified")
+    if not domain_allowed(email, org_policy(org)):
+        raise PermissionDenied(
+            "Your email domain is not allowed by the organization's security policy.",
+            code="email_domain_not_allowed",
+        )
+    if OrganizationMember.objects.filter(organization=org, user=user).exists():
+        raise Conflict("You are already a member of this organization.", code="already_member")
+    now = timezone.now()
+    updated = OrganizationMember.objects.filter(pk=invitation.pk, status=Status.INVITED).update(
+        user=user,
+        status=Status.ACTIVE,
+        joined_at=now,
+        invite_token_hash=None,
+        invite_expires_at=None,
+        updated_at=now,
+    )
+    if not updated:
+        raise InvalidState("This invitation was already used.", code="invalid_state")
+    invitation.refresh_from_db()
+    record_org_event(
+        organization=org,
+        actor=user,
+        action="org.invitation.accepted",
+        target=invitation,
+        data={"email": email, "role": invitation.role},
+        via=via,
+    )
+    forget_security_state_on_commit([user.pk])
+    return invitation
+
+
+@transaction.atomic
+def change_member_role(
+    *,
+    actor: Any,
+    member: OrganizationMember,
+    role: str,
+    via: AuditContext | None = None,
+    as_staff: bool = False,
+) -> OrganizationMember:
+    organization = member.organization
+    actor_role = require(actor, organization, "org.members.change_role", as_staff=as_staff)
+    org = lock(organization)
+    ensure_live(org)
+    row = OrganizationMember.objects.select_for_update().select_related("user").filter(pk=member.pk).first()
+    if row is None:
+        raise NotFound()
+    if row.role == role:
+        return row
+    if role not in roles.ALL_ROLES:
+        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+    if row.role == roles.OWNER and not as_staff and actor_role != roles.OWNER:
+        raise PermissionDenied("Only owners can change an owner's role.", code="only_owners_grant_owner")
+    _check_grant(actor_role=actor_role, organization=org, role=role, as_staff=as_staff)
+    if row.user is not None:
+        _check_agent_role(row.user, role)
+    if row.role == roles.OWNER and row.status == Status.ACTIVE and _owners(org) <= 1:
+        raise _last_owner()
+    previous = row.role
+    updated = OrganizationMember.objects.filter(pk=row.pk, role=previous).update(
+        role=role, updated_at=timezone.now()
+    )
+    if not updated:
+        raise InvalidState("The role changed meanwhile; reload and retry.")
+    row.role = role
+    record_org_event(
+        organization=org,
+        actor=actor,
+        action="org.member.role_changed",
+        target=row,
+        data={
+            "user": str(row.user_id) if row.user_id else None,
+            "email": row.invite_email,
+            "from": previous,
+            "to": role,
+        },
+        via=via,
+    )
+    return row
+
+
+@transaction.atomic
+def remove_member(
+    *, actor: Any, member: OrganizationMember, via: AuditContext | None = None, as_staff: bool = False
+) -> None:
+    """Remove someone else (or revoke an invitation); your own row means leaving."""
+    if member.user_id is not None and member.user_id == actor.pk and not as_staff:
+        leave_organization(actor=actor, organization=member.organization, via=via)
+        return
+    organization = member.organization
+    invited = member.status == Status.INVITED
+    actor_role = require(
+        actor, organization, "org.members.invite" if invited else "org.members.remove", as_staff=as_staff
+    )
+    org = lock(organization)
+    row = OrganizationMember.objects.select_for_update().filter(pk=member.pk).first()
+    if row is None:
+        raise NotFound()
+    if row.role == roles.OWNER and not as_staff and actor_role != roles.OWNER:
+        raise PermissionDenied("Only owners can remove an owner.", code="only_owners_grant_owner")
+    if invited and row.role in roles.ELEVATED_ROLES and not as_staff:
+        _check_grant(actor_role=actor_role, organization=org, role=row.role, as_staff=False)
+    if row.status == Status.ACTIVE and row.role == roles.OWNER and _owners(org) <= 1:
+        raise _last_owner()
+    row.delete()
+    record_org_event(
+        organization=org,
+        actor=actor,
+        action="org.invitation.revoked" if invited else "org.member.removed",
+        target_type="organizationmember",
+        target_id=member.pk,
+        data={"user": str(row.user_id) if row.user_id else None, "email": row.invite_email, "role": row.role},
+        via=via,
+    )
+    if row.user_id:
+        forget_security_state_on_commit([row.user_id])
+
+
+@transaction.atomic
+def leave_organization(*, actor: Any, organization: Organization, via: AuditContext | None = None) -> None:
+    """Leave an org (archived ones too); the last owner cannot (409 ``last_owner``)."""
+    ensure_same_network(organization.network_id, actor)
+    org = lock(organization)
+    row = (
+        OrganizationMember.objects.select_for_update()
+        .filter(organization=org, user=actor, status=Status.ACTIVE)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    if row.role == roles.OWNER and _owners(org) <= 1:
+        raise _last_owner()
+    row.delete()
+    record_org_event(
+        organization=org,
+        actor=actor,
+        action="org.member.left",
+        target_type="organizationmember",
+        target_id=row.pk,
+        data={"user": str(actor.pk), "role": row.role},
+        via=via,
+    )
+    forget_security_state_on_commit([actor.pk])
+
+
+def expire_invitations(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Delete invitations past their expiry (one audit row each); safe to run twice or concurrently."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                OrganizationMember.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=Status.INVITED, invite_expires_at__lte=now)
+                .select_related("organization")
+                .order_by("invite_expires_at")[:batch_size]
+            )
+            if not rows:
+                return total
+            for row in rows:
+                record_org_event(
+                    organization=row.organization,
+                    actor=None,
+                    action="org.invitation.expired",
+                    target_type="organizationmember",
+                    target_id=row.pk,
+                    data={"email": row.invite_email, "role": row.role},
+                )
+            OrganizationMember.objects.filter(pk__in=[r.pk for r in rows], status=Status.INVITED).delete()
+            total += len(rows)
+        if len(rows) < batch_size:
+            return total
+
+
+def invitation_accept_url(token: str) -> str:
+    template = getattr(settings, "ORGANIZATION_INVITATION_URL", None) or (
+        f"{settings.SITE_URL}/organizations/invitations/{{token}}/"
+    )
+    return template.replace("{token}", token)
