@@ -275,3 +275,13 @@ def test_admin_changelist_runs_constant_queries(network, django_assert_max_num_q
     with django_assert_max_num_queries(15):
         assert client.get("/admin/preferences/accountdeletionrequest/").status_code == 200
     assert client.get("/admin/preferences/accountdeletionrequest/", {"q": "user"}).status_code == 200
+
+
+def test_account_without_a_password_is_told_to_set_one(user):
+    user.set_unusable_password()  # e.g. signed up through GitHub
+    user.save(update_fields=["password"])
+    client, _ = logged_in_client(user)
+    response = client.post(URL, {"password": "anything"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "password_not_set"
+    assert not AccountDeletionRequest.objects.exists()

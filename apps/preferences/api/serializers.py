@@ -48,6 +48,7 @@ class UserSettingsSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         validators=[_django_validator(validators.validate_notification_choices)],
         help_text='{kind: {"push": bool, "email": bool, "in_app": bool}}; omitted channels use defaults.',
     )
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = UserSettings

@@ -21,7 +21,13 @@ def check_password(*, user: Any, password: str) -> None:
     rate = ratelimit.Rate.parse(PASSWORD_FAILURE_RATE)
     if ratelimit.peek(_bucket(user), rate) >= rate.limit:
         raise RateLimited("Too many wrong passwords; wait before trying again.", retry_after=rate.window)
-    if not password or not user.has_usable_password() or not user.check_password(password):
+    if not user.has_usable_password():  # signed up with a social account only
+        raise ValidationFailed(
+            "Set a password for your account first; it is needed to confirm this change.",
+            field="password",
+            code="password_not_set",
+        )
+    if not password or not user.check_password(password):
         ratelimit.hit(_bucket(user), rate)
         raise ValidationFailed("The password is not correct.", field="password", code="invalid_password")
 
