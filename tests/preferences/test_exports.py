@@ -203,3 +203,11 @@ def test_fields_in_the_body_are_400_and_create_nothing(user_client, user):
 def test_anonymous_is_refused(api_client):
     assert api_client.post(URL).status_code in (401, 403)
     assert api_client.get(URL).status_code in (401, 403)
+
+
+def test_file_missing_from_storage_is_410_not_500(build, user_client):
+    export_id = build(user_client).json()["id"]
+    default_storage.delete(DataExport.objects.get(pk=export_id).file.name)
+    response = user_client.get(f"{URL}{export_id}/download/")
+    assert response.status_code == 410
+    assert response.json()["code"] == "export_expired"

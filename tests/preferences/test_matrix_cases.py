@@ -19,7 +19,7 @@ from apps.preferences.models import (
 from tests.accounts.factories import UserFactory
 from tests.matrix import CREATE, DETAIL, EXEMPT, Ctx
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
+pytestmark = pytest.mark.django_db
 
 
 def _route_names(patterns) -> list[str]:

@@ -264,8 +264,12 @@ class DataExportViewSet(
             raise ExportGone()
         if export.status != DataExport.Status.READY or not export.file:
             raise NotFound("This export is not ready yet.")
+        try:
+            fh = export.file.open("rb")
+        except FileNotFoundError as exc:  # removed from storage behind our back: same as expired
+            raise ExportGone() from exc
         response = FileResponse(
-            export.file.open("rb"),
+            fh,
             as_attachment=True,
             filename=f"colony-export-{export.created_at:%Y-%m-%d}.zip",
             content_type="application/zip",
