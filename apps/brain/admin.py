@@ -1,0 +1,79 @@
+"""Back office for the project brain (read-mostly; writes go through the API's rules)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import ProjectDecision, ProjectMilestone
+
+
+@admin.register(ProjectDecision)
+class ProjectDecisionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "project", "status", "author", "decided_at", "created_at")
+    list_filter = ("status", "network")
+    search_fields = ("title", "project__name", "project__slug", "author__handle")
+    list_select_related = ("project", "author")
+    readonly_fields = (
+        "network",
+        "project",
+        "number",
+        "status",
+        "author",
+        "decided_by",
+        "decided_at",
+        "supersedes",
+        "agent_decision_id",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        *readonly_fields[:3],
+        "title",
+        "context",
+        "decision",
+        "consequences",
+        "tags",
+        "links",
+        *readonly_fields[3:],
+    )
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ProjectMilestone)
+class ProjectMilestoneAdmin(admin.ModelAdmin):
+    list_display = ("title", "project", "status", "due_on", "task_done", "task_total", "owner")
+    list_filter = ("status", "network")
+    search_fields = ("title", "project__name", "project__slug")
+    list_select_related = ("project", "owner")
+    readonly_fields = (
+        "network",
+        "project",
+        "status",
+        "completed_at",
+        "task_total",
+        "task_done",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        "network",
+        "project",
+        "title",
+        "description",
+        "status",
+        "starts_on",
+        "due_on",
+        "completed_at",
+        "position",
+        "task_total",
+        "task_done",
+        "created_at",
+        "updated_at",
+    )
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,109 @@
+"""Project permission levels (SCHEMA.md §21) — the one place they are decided.
+
+Levels: view < contribute < maintain < admin. A user-owned project gives its
+owner admin; an org-owned one maps the caller's org role (owner/admin → admin,
+member → contribute, viewer/billing → view). ``network`` and ``public``
+visibility give every member of the project's network view.
+
+``require(user, project, permission)`` is what views, the brain and other
+domains call: no view level → ``NotFound`` (a private project the caller
+cannot see reads exactly like a missing one); view but not enough →
+``PermissionDenied``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q
+
+from apps.core.exceptions import NotFound, PermissionDenied
+from apps.organizations.models import OrganizationMember
+from apps.organizations.roles import ADMIN, BILLING, MEMBER, OWNER, VIEWER, member_role
+
+from .models import Project, ProjectVisibility
+
+
+class Level(IntEnum):
+    NONE = 0
+    VIEW = 1
+    CONTRIBUTE = 2
+    MAINTAIN = 3
+    ADMIN = 4
+
+
+ORG_ROLE_LEVEL: dict[str, Level] = {
+    OWNER: Level.ADMIN,
+    ADMIN: Level.ADMIN,
+    MEMBER: Level.CONTRIBUTE,
+    VIEWER: Level.VIEW,
+    BILLING: Level.VIEW,
+}
+
+#: permission → the least level that has it
+PERMISSIONS: dict[str, Level] = {
+    "project.view": Level.VIEW,
+    "project.edit": Level.MAINTAIN,
+    "project.archive": Level.ADMIN,
+    "project.delete": Level.ADMIN,
+    "project.transfer": Level.ADMIN,
+    "sandboxes.run": Level.CONTRIBUTE,
+    "deployments.manage": Level.MAINTAIN,
+    "infra.manage": Level.ADMIN,
+    "brain.propose": Level.CONTRIBUTE,
+    "brain.decide": Level.MAINTAIN,
+    "brain.milestones": Level.MAINTAIN,
+}
+
+OPEN_VISIBILITIES = (ProjectVisibility.NETWORK, ProjectVisibility.PUBLIC)
+
+
+def project_level(user: Any, project: Project) -> Level:
+    """The caller's level on ``project`` (at most one query, for org-owned projects)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Level.NONE
+    if user.network_id != project.network_id:
+        return Level.NONE
+    level = Level.NONE
+    if project.owner_user_id is not None:
+        if project.owner_user_id == user.pk:
+            level = Level.ADMIN
+    else:
+        role = member_role(user, project.owner_organization_id)
+        level = ORG_ROLE_LEVEL.get(role or "", Level.NONE)
+    if level < Level.VIEW and project.visibility in OPEN_VISIBILITIES:
+        level = Level.VIEW
+    return level
+
+
+def has_permission(user: Any, project: Project, permission: str) -> bool:
+    return project_level(user, project) >= PERMISSIONS[permission]
+
+
+def require(user: Any, project: Project, permission: str) -> Level:
+    """Raise unless ``user`` has ``permission`` on ``project``; returns the level."""
+    needed = PERMISSIONS[permission]
+    level = project_level(user, project)
+    if level < Level.VIEW:
+        raise NotFound()
+    if level < needed:
+        raise PermissionDenied(
+            f"You need the {needed.name.lower()} level on this project for this.",
+            code="project_permission_denied",
+        )
+    return level
+
+
+def visible_q(user: Any, *, prefix: str = "") -> Q:
+    """Rows (projects, or rows reached through ``prefix`` ``project__``) the user may view."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Q(pk__in=[])
+    memberships = OrganizationMember.objects.filter(
+        user=user, status="active", organization=OuterRef(f"{prefix}owner_organization")
+    )
+    return (
+        Q(**{f"{prefix}visibility__in": list(OPEN_VISIBILITIES)})
+        | Q(**{f"{prefix}owner_user": user})
+        | Q(Exists(memberships))
+    )

@@ -1,0 +1,56 @@
+"""Every write of the projects domain (see the modules for the rules)."""
+
+from .infra import (
+    cancel_deployment,
+    create_bucket,
+    create_database,
+    create_deployment,
+    create_sandbox,
+    delete_resource,
+    destroy_sandbox,
+    list_bucket_objects,
+    reap_idle_sandboxes,
+    reconcile_provisioning,
+    redeploy,
+    refresh_storage_usage,
+    start_sandbox,
+    stop_sandbox,
+)
+from .projects import (
+    archive_organization_projects,
+    archive_project,
+    create_project,
+    delete_project,
+    force_destroy_project,
+    transfer_project,
+    unarchive_project,
+    update_project,
+)
+from .webhooks import process_webhook, receive_webhook
+
+__all__ = [
+    "archive_organization_projects",
+    "archive_project",
+    "cancel_deployment",
+    "create_bucket",
+    "create_database",
+    "create_deployment",
+    "create_project",
+    "create_sandbox",
+    "delete_project",
+    "delete_resource",
+    "destroy_sandbox",
+    "force_destroy_project",
+    "list_bucket_objects",
+    "process_webhook",
+    "reap_idle_sandboxes",
+    "receive_webhook",
+    "reconcile_provisioning",
+    "redeploy",
+    "refresh_storage_usage",
+    "start_sandbox",
+    "stop_sandbox",
+    "transfer_project",
+    "unarchive_project",
+    "update_project",
+]
