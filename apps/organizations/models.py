@@ -34,7 +34,9 @@ class Organization(NetworkScopedModel):
         # ?all=true: the network's live orgs, newest first
         indexes = [
             models.Index(
-                fields=["network", "-id"], condition=models.Q(archived_at__isnull=True), name="organization_live"
+                fields=["network", "-id"],
+                condition=models.Q(archived_at__isnull=True),
+                name="organization_live",
             )
         ]
 

@@ -289,7 +289,12 @@ def change_member_role(
     actor_role = require(actor, organization, "org.members.change_role", as_staff=as_staff)
     org = lock(organization)
     ensure_live(org)
-    row = OrganizationMember.objects.select_for_update().select_related("user").filter(pk=member.pk).first()
+    row = (
+        OrganizationMember.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(pk=member.pk)
+        .first()
+    )
     if row is None:
         raise NotFound()
     if row.role == role:
