@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from apps.core.admin import ReadOnlyAdmin
 from apps.core.exceptions import DomainError
@@ -28,7 +33,7 @@ class AccountDeletionRequestAdmin(ReadOnlyAdmin):
     readonly_fields = ("error",)
     actions = ("cancel_selected", "run_now")
 
-    def _run(self, request, queryset, fn, verb: str) -> None:
+    def _run(self, request: HttpRequest, queryset: QuerySet, fn: Callable[..., Any], verb: str) -> None:
         done = 0
         for deletion in queryset.select_related("user"):
             try:
@@ -44,11 +49,11 @@ class AccountDeletionRequestAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{verb} {done} request(s).", messages.SUCCESS)
 
     @admin.action(description="Cancel selected deletions (account back to active)")
-    def cancel_selected(self, request, queryset):
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(request, queryset, services.cancel_account_deletion, "Cancelled")
 
     @admin.action(description="Run now: purge the selected accounts immediately")
-    def run_now(self, request, queryset):
+    def run_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(request, queryset, services.run_deletion_now, "Purged")
 
 

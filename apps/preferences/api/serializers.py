@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -13,7 +14,7 @@ from ..models import AccountDeletionRequest, DataExport, LoginHistory, PendingEm
 from .schema import NamedChoiceField
 
 
-def _django_validator(fn):
+def _django_validator(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def run(value: Any) -> Any:
         try:
             return fn(value)

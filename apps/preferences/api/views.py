@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -130,7 +131,7 @@ class LoginHistoryViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
     serializer_class = s.LoginHistorySerializer
     scope_resource = "profile"
 
-    def scope_queryset(self, qs):
+    def scope_queryset(self, qs: QuerySet) -> QuerySet:
         return selectors.login_history(qs, user=self.request.user)
 
 
@@ -232,7 +233,7 @@ class DataExportViewSet(
     serializer_class = s.DataExportSerializer
     api_key_forbidden = True
 
-    def scope_queryset(self, qs):
+    def scope_queryset(self, qs: QuerySet) -> QuerySet:
         return selectors.user_exports(qs, user=self.request.user)
 
     @extend_schema(
