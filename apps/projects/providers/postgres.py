@@ -59,7 +59,7 @@ class PostgresProvider(Provider):
                 role_exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
                 verb = "ALTER" if role_exists else "CREATE"
                 conn.execute(
-                    sql.SQL(verb + " ROLE {} WITH LOGIN NOINHERIT PASSWORD {}").format(
+                    sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
                         sql.Identifier(role), sql.Literal(password)
                     )
                 )
