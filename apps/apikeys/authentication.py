@@ -110,7 +110,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         user = selectors.user_with_network(record.user_id)
         if user is None or str(user.network_id) != record.network_id:
             raise ApiKeyInvalid()
-        if not user.is_active or user.state == User.State.DELETED:
+        if not user.is_active or user.state != User.State.ACTIVE:
+            # deactivated, deleted, or deletion requested (keys resume if it is cancelled)
             raise exceptions.AuthenticationFailed("User inactive or deleted.", code="user_inactive")
         if record.organization_id and not selectors.organization_allows_key(
             organization_id=record.organization_id, user=user

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.accounts.models import User
 from apps.apikeys import services, usage
 from apps.apikeys.models import ApiKey
 from apps.apikeys.scopes import required_scope
@@ -165,6 +166,15 @@ def test_inactive_user_is_refused(client, user):
     user.is_active = False
     user.save(update_fields=["is_active"])
     assert client.get(ME, **bearer(issued.token)).status_code == 401
+
+
+def test_user_pending_deletion_is_refused_until_cancelled(client, user):
+    issued = issue_key(user)
+    User.objects.filter(pk=user.pk).update(state="pending_deletion")
+    response = client.get(ME, **bearer(issued.token))
+    assert response.status_code == 401 and response.json()["code"] == "user_inactive"
+    User.objects.filter(pk=user.pk).update(state="active")
+    assert client.get(ME, **bearer(issued.token)).status_code == 200
 
 
 def test_suspended_user_is_403_account_suspended(client, user):
