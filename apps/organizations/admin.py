@@ -48,6 +48,7 @@ class _ServiceFormSet(forms.BaseInlineFormSet):
     request: HttpRequest
 
     def save(self, commit: bool = True) -> list:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
         self.refusals: list[str] = []
         for form in self.forms:
             try:
@@ -154,6 +155,8 @@ class OrganizationSecurityPolicyInline(_OneToOneInline):
 
 
 class OrganizationAdminForm(forms.ModelForm):
+    website_url = forms.URLField(max_length=500, required=False, assume_scheme="https")
+
     class Meta:
         model = Organization
         fields = ("name", "slug", "description", "website_url", "billing_email")

@@ -138,6 +138,8 @@ def update_organization(
     ensure_live(org)
     if "billing_email" in changes:
         changes["billing_email"] = (changes["billing_email"] or "").lower() or None
+    if "website_url" in changes:
+        changes["website_url"] = changes["website_url"] or None
     if changes.get("slug") and _slug_taken(org.network_id, changes["slug"], exclude=org.pk):
         raise ValidationFailed("This slug is taken.", field="slug", code="slug_taken")
     diff = changed_fields(org, changes, PROFILE_FIELDS)
