@@ -132,7 +132,7 @@ class User(NetworkScopedModel, AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(fields=["network", "handle"], name="user_network_handle_uniq"),
             models.CheckConstraint(
-                condition=models.Q(is_ai=True) | models.Q(email__isnull=False),
+                condition=models.Q(is_ai=True) | models.Q(email__isnull=False) | models.Q(state="deleted"),
                 name="user_human_has_email",
             ),
             models.CheckConstraint(

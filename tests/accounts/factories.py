@@ -35,4 +35,3 @@ class AgentFactory(UserFactory):
     agent_status = "active"
     agent_owner_user = factory.SubFactory(UserFactory, network=factory.SelfAttribute("..network"))
     handle = factory.Sequence(lambda n: f"agent_{n}")
-    verified = False

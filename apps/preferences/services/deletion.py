@@ -49,7 +49,6 @@ MAX_PURGE_ATTEMPTS = 10
 DELETED_DISPLAY_NAME = "Deleted user"
 #: ``User`` still requires an address for humans (CHECK user_human_has_email), so the
 #: anonymised account gets an unroutable, unique one (RFC 2606 ``.invalid``).
-ANONYMISED_EMAIL_DOMAIN = "deleted.invalid"
 
 PurgeStep = Callable[[User], None]
 _EXTRA_PURGE_STEPS: list[tuple[str, PurgeStep]] = []
@@ -201,8 +200,9 @@ def anonymised_handle(user: User) -> str:
     return f"deleted_{user.pk.hex[-12:]}"
 
 
-def anonymised_email(user: User) -> str:
-    return f"deleted-{user.pk.hex}@{ANONYMISED_EMAIL_DOMAIN}"
+def anonymised_email(user: User) -> None:
+    """Deleted accounts keep no address (the CHECK allows NULL once state is deleted)."""
+    return None
 
 
 def _anonymise_user(user: User) -> None:
