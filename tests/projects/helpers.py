@@ -9,7 +9,9 @@ from typing import Any
 from apps.projects import signing
 
 
-def signed_post(client, url: str, payload: dict[str, Any], *, timestamp: int | None = None, signature: str | None = None):
+def signed_post(
+    client, url: str, payload: dict[str, Any], *, timestamp: int | None = None, signature: str | None = None
+):
     body = json.dumps(payload).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
     return client.generic(

@@ -89,7 +89,9 @@ def test_database_size_is_refreshed(project_databases, user, user_client, django
     assert database.size_bytes and database.size_bytes > 0
 
 
-def test_database_name_is_unique_per_project(project_databases, user, user_client, django_capture_on_commit_callbacks):
+def test_database_name_is_unique_per_project(
+    project_databases, user, user_client, django_capture_on_commit_callbacks
+):
     project = ProjectFactory(owner_user=user)
     _create(user_client, project, django_capture_on_commit_callbacks)
     response = user_client.post(f"/api/v1/projects/{project.pk}/databases/", {"name": "main"}, format="json")

@@ -7,7 +7,13 @@ import pytest
 from apps.projects.models import Deployment, Sandbox
 from tests.accounts.factories import UserFactory
 
-from .factories import DatabaseFactory, DeploymentFactory, ProjectFactory, SandboxFactory, StorageBucketFactory
+from .factories import (
+    DatabaseFactory,
+    DeploymentFactory,
+    ProjectFactory,
+    SandboxFactory,
+    StorageBucketFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -17,10 +23,14 @@ def project(user):
     return ProjectFactory(owner_user=user)
 
 
-def test_create_sandbox_is_accepted_and_provisioning_starts(user_client, project, django_capture_on_commit_callbacks):
+def test_create_sandbox_is_accepted_and_provisioning_starts(
+    user_client, project, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = user_client.post(
-            f"/api/v1/projects/{project.pk}/sandboxes/", {"name": "dev", "image": "python:3.11"}, format="json"
+            f"/api/v1/projects/{project.pk}/sandboxes/",
+            {"name": "dev", "image": "python:3.11"},
+            format="json",
         )
     assert response.status_code == 202, response.json()
     body = response.json()
@@ -33,7 +43,9 @@ def test_create_sandbox_is_accepted_and_provisioning_starts(user_client, project
 
 def test_sandbox_name_is_unique_while_not_destroyed(user_client, project):
     SandboxFactory(project=project, name="dev")
-    response = user_client.post(f"/api/v1/projects/{project.pk}/sandboxes/", {"name": "dev", "image": "x"}, format="json")
+    response = user_client.post(
+        f"/api/v1/projects/{project.pk}/sandboxes/", {"name": "dev", "image": "x"}, format="json"
+    )
     assert response.status_code == 400 and "name" in response.json()
 
 
@@ -123,15 +135,21 @@ def test_database_create_without_a_configured_server_is_409(user_client, project
 
 def test_infra_create_validates_input(user_client, project):
     bad = user_client.post(
-        f"/api/v1/projects/{project.pk}/sandboxes/", {"name": "../x", "image": "", "cpu_millis": 5}, format="json"
+        f"/api/v1/projects/{project.pk}/sandboxes/",
+        {"name": "../x", "image": "", "cpu_millis": 5},
+        format="json",
     )
     assert bad.status_code == 400 and {"name", "image", "cpu_millis"} <= set(bad.json())
     assert (
-        user_client.post(f"/api/v1/projects/{project.pk}/storage-buckets/", {"name": "UPPER"}, format="json").status_code
+        user_client.post(
+            f"/api/v1/projects/{project.pk}/storage-buckets/", {"name": "UPPER"}, format="json"
+        ).status_code
         == 400
     )
     assert (
-        user_client.post(f"/api/v1/projects/{project.pk}/deployments/", {"environment": "staging"}, format="json").status_code
+        user_client.post(
+            f"/api/v1/projects/{project.pk}/deployments/", {"environment": "staging"}, format="json"
+        ).status_code
         == 400
     )
 
@@ -145,7 +163,9 @@ def test_infra_create_validates_input(user_client, project):
         ("databases", DatabaseFactory),
     ],
 )
-def test_nested_lists_have_a_constant_query_count(user_client, project, path, factory, django_assert_max_num_queries):
+def test_nested_lists_have_a_constant_query_count(
+    user_client, project, path, factory, django_assert_max_num_queries
+):
     for _ in range(6):
         factory(project=project)
     factory(project=ProjectFactory(owner_user=project.owner_user))  # another project's row

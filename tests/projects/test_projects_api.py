@@ -10,7 +10,13 @@ from apps.projects.models import Project
 from tests.accounts.factories import UserFactory
 from tests.organizations.factories import OrganizationFactory, OrganizationMemberFactory
 
-from .factories import DatabaseFactory, OrgProjectFactory, ProjectFactory, SandboxFactory, StorageBucketFactory
+from .factories import (
+    DatabaseFactory,
+    OrgProjectFactory,
+    ProjectFactory,
+    SandboxFactory,
+    StorageBucketFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -49,13 +55,17 @@ def test_explicit_slug_taken_by_the_same_owner_is_a_400(user_client, user):
 
 def test_bad_input_is_a_400_with_field_messages(user_client):
     response = user_client.post(
-        URL, {"name": "", "visibility": "secret", "repo_url": "not a url", "default_branch": "-x"}, format="json"
+        URL,
+        {"name": "", "visibility": "secret", "repo_url": "not a url", "default_branch": "-x"},
+        format="json",
     )
     assert response.status_code == 400
     assert {"name", "visibility", "repo_url", "default_branch"} <= set(response.json())
 
 
-@pytest.mark.parametrize(("role", "allowed"), [("owner", True), ("admin", True), ("member", True), ("viewer", False)])
+@pytest.mark.parametrize(
+    ("role", "allowed"), [("owner", True), ("admin", True), ("member", True), ("viewer", False)]
+)
 def test_org_project_creation_follows_the_role_matrix(network, role, allowed):
     org = OrganizationFactory(network=network, settings__default_project_visibility="network")
     client = _client(_member(org, role))
@@ -105,7 +115,9 @@ def test_a_visible_project_is_403_not_404_for_changes_without_the_level(user_cli
         (None, False, False, False, False, False),
     ],
 )
-def test_levels_by_org_role(network, role, can_view, can_edit, can_run_sandbox, can_manage_infra, can_archive):
+def test_levels_by_org_role(
+    network, role, can_view, can_edit, can_run_sandbox, can_manage_infra, can_archive
+):
     org = OrganizationFactory(network=network)
     project = OrgProjectFactory(owner_organization=org, visibility="private")
     actor = _member(org, role) if role else UserFactory(network=network)
@@ -128,14 +140,18 @@ def test_update_sets_and_clears_the_token_and_checks_the_slug(user_client, user)
     project = ProjectFactory(owner_user=user)
     ProjectFactory(owner_user=user, slug="other")
     url = f"{URL}{project.pk}/"
-    body = user_client.patch(url, {"github_token": "ghp_zzzzzzzzzzzzzzzzzzzz1111", "description": "d"}, format="json").json()
+    body = user_client.patch(
+        url, {"github_token": "ghp_zzzzzzzzzzzzzzzzzzzz1111", "description": "d"}, format="json"
+    ).json()
     assert body["github_token_hint"] == "ghp_…1111" and body["description"] == "d"
     assert user_client.patch(url, {"github_token": None}, format="json").json()["github_token_hint"] == ""
     assert Project.objects.get(pk=project.pk).github_token is None
     assert user_client.patch(url, {"slug": "other"}, format="json").status_code == 400
 
 
-def test_archive_stops_sandboxes_and_archive_twice_is_409(user_client, user, django_capture_on_commit_callbacks):
+def test_archive_stops_sandboxes_and_archive_twice_is_409(
+    user_client, user, django_capture_on_commit_callbacks
+):
     project = ProjectFactory(owner_user=user)
     sandbox = SandboxFactory(project=project, status="running")
     with django_capture_on_commit_callbacks(execute=True):
@@ -145,12 +161,19 @@ def test_archive_stops_sandboxes_and_archive_twice_is_409(user_client, user, dja
     assert sandbox.status == "stopped"
     again = user_client.post(f"{URL}{project.pk}/archive/")
     assert again.status_code == 409 and again.json()["code"] == "invalid_state"
-    assert user_client.post(f"{URL}{project.pk}/sandboxes/", {"name": "n", "image": "i"}, format="json").status_code == 409
+    assert (
+        user_client.post(
+            f"{URL}{project.pk}/sandboxes/", {"name": "n", "image": "i"}, format="json"
+        ).status_code
+        == 409
+    )
     assert user_client.post(f"{URL}{project.pk}/unarchive/").json()["status"] == "active"
     assert user_client.post(f"{URL}{project.pk}/unarchive/").status_code == 409
 
 
-def test_delete_needs_an_archived_project_and_destroys_its_infra(user_client, user, django_capture_on_commit_callbacks, monkeypatch):
+def test_delete_needs_an_archived_project_and_destroys_its_infra(
+    user_client, user, django_capture_on_commit_callbacks, monkeypatch
+):
     project = ProjectFactory(owner_user=user)
     bucket = StorageBucketFactory(project=project)
     database = DatabaseFactory(project=project)
@@ -159,7 +182,9 @@ def test_delete_needs_an_archived_project_and_destroys_its_infra(user_client, us
     assert user_client.delete(f"{URL}{project.pk}/").status_code == 409
     user_client.post(f"{URL}{project.pk}/archive/")
     destroyed = []
-    monkeypatch.setattr("apps.projects.services.infra.run_destroy_detached", lambda spec: destroyed.append(spec))
+    monkeypatch.setattr(
+        "apps.projects.services.infra.run_destroy_detached", lambda spec: destroyed.append(spec)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert user_client.delete(f"{URL}{project.pk}/").status_code == 204
     assert not Project.objects.filter(pk=project.pk).exists()
@@ -173,7 +198,9 @@ def test_delete_needs_an_archived_project_and_destroys_its_infra(user_client, us
 def test_transfer_to_an_org_where_i_may_create_projects(network, user, user_client):
     org = OrganizationFactory(network=network, owner=user)
     project = ProjectFactory(owner_user=user, slug="app")
-    response = user_client.post(f"{URL}{project.pk}/transfer/", {"owner_organization": str(org.pk)}, format="json")
+    response = user_client.post(
+        f"{URL}{project.pk}/transfer/", {"owner_organization": str(org.pk)}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["owner_organization"] == str(org.pk) and response.json()["owner_user"] is None
     assert AuditEvent.objects.filter(organization=org, action="project.transferred_in").exists()
@@ -189,12 +216,16 @@ def test_transfer_refusals(network, user, user_client):
     viewer_org = OrganizationFactory(network=network)
     OrganizationMemberFactory(organization=viewer_org, user=user, role="viewer")
     assert (
-        user_client.post(f"{URL}{project.pk}/transfer/", {"owner_organization": str(viewer_org.pk)}, format="json").status_code
+        user_client.post(
+            f"{URL}{project.pk}/transfer/", {"owner_organization": str(viewer_org.pk)}, format="json"
+        ).status_code
         == 403
     )
     org = OrganizationFactory(network=network, owner=user)
     OrgProjectFactory(owner_organization=org, slug="app")
-    conflict = user_client.post(f"{URL}{project.pk}/transfer/", {"owner_organization": str(org.pk)}, format="json")
+    conflict = user_client.post(
+        f"{URL}{project.pk}/transfer/", {"owner_organization": str(org.pk)}, format="json"
+    )
     assert conflict.status_code == 409 and conflict.json()["code"] == "slug_taken"
     assert user_client.post(f"{URL}{project.pk}/transfer/", {}, format="json").status_code == 400
 

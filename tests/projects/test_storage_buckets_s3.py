@@ -49,7 +49,9 @@ def test_bucket_is_created_in_s3_with_its_own_encrypted_credentials(
     assert bucket.access_key_id and bucket.access_key_id != "platform-key"
     keys = s3_admin(moto_s3, "iam").list_access_keys(UserName=iam_user_name(bucket.bucket_name))
     assert [k["AccessKeyId"] for k in keys["AccessKeyMetadata"]] == [bucket.access_key_id]
-    raw = StorageBucket._meta.get_field("secret_access_key").raw_ciphertext(StorageBucket.objects.get(pk=bucket.pk))
+    raw = StorageBucket._meta.get_field("secret_access_key").raw_ciphertext(
+        StorageBucket.objects.get(pk=bucket.pk)
+    )
     assert raw and bucket.secret_access_key.encode() not in raw
 
     body = user_client.get(f"/api/v1/storage-buckets/{bucket.pk}/").json()
@@ -99,8 +101,12 @@ def test_delete_empties_and_removes_the_bucket_and_its_user(
     S3Provider().destroy(bucket)
 
 
-def test_public_read_bucket_gets_a_public_policy(moto_s3, user, user_client, django_capture_on_commit_callbacks):
-    bucket = _create(user_client, ProjectFactory(owner_user=user), django_capture_on_commit_callbacks, public_read=True)
+def test_public_read_bucket_gets_a_public_policy(
+    moto_s3, user, user_client, django_capture_on_commit_callbacks
+):
+    bucket = _create(
+        user_client, ProjectFactory(owner_user=user), django_capture_on_commit_callbacks, public_read=True
+    )
     policy = s3_admin(moto_s3).get_bucket_policy(Bucket=bucket.bucket_name)["Policy"]
     assert '"Principal": "*"' in policy or '"Principal":"*"' in policy
 
@@ -115,7 +121,9 @@ def test_provisioning_twice_is_idempotent(moto_s3, user, user_client, django_cap
     assert [k["AccessKeyId"] for k in keys["AccessKeyMetadata"]] == [result["access_key_id"]]
 
 
-def test_an_unreachable_store_fails_the_bucket(settings, user, user_client, django_capture_on_commit_callbacks):
+def test_an_unreachable_store_fails_the_bucket(
+    settings, user, user_client, django_capture_on_commit_callbacks
+):
     from tests.live import free_port
 
     settings.PROJECT_STORAGE_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"

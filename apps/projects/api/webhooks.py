@@ -35,7 +35,14 @@ class _InfraWebhookView(UnscopedAPIView):
     unscoped_reason = "signed provider callback; the network comes from the sandbox/deployment row"
     allow_anonymous = True
     authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = []
     source: ClassVar[str] = ""
+
+    def get_permissions(self) -> list:
+        # The HMAC signature (checked by the service) is the only credential. The
+        # request's own network (host or default) is irrelevant here, so the base
+        # chain's network check must not turn a provider's report into a 403/404.
+        return []
 
     def post(self, request: Request) -> Response:
         webhook, created = services.receive_webhook(
