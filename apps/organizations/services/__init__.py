@@ -1,5 +1,7 @@
 """Every write of the organizations domain (keyword-only, typed, atomic)."""
 
+from ..audit import AuditContext, record_org_event
+from ._base import require as require_org_permission
 from .members import (
     INVITATION_TTL,
     IssuedInvitation,
@@ -29,6 +31,9 @@ from .organizations import (
 )
 
 __all__ = [
+    "AuditContext",
+    "record_org_event",
+    "require_org_permission",
     "INVITATION_TTL",
     "IssuedInvitation",
     "accept_invitation",
