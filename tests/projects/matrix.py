@@ -1,0 +1,112 @@
+"""Cross-tenant matrix cases of the projects routes (registry: tests/matrix.py)."""
+
+from __future__ import annotations
+
+from tests.matrix import Ctx, create, detail, exempt
+from tests.organizations.factories import OrganizationFactory
+
+from .factories import (
+    DatabaseFactory,
+    DeploymentFactory,
+    ProjectFactory,
+    SandboxFactory,
+    StorageBucketFactory,
+)
+
+
+def _project(ctx: Ctx):
+    return ProjectFactory(owner_user=ctx.user)
+
+
+@create("project-list")
+def _project_create(own: Ctx, other: Ctx) -> tuple[dict, dict]:
+    foreign_org = OrganizationFactory(network=other.network, owner=other.user)
+    return {}, {"name": "p", "owner_organization": str(foreign_org.pk)}
+
+
+@detail("project-detail", methods=("get", "patch", "delete"), body={"name": "renamed"})
+def _project_detail(ctx: Ctx) -> dict:
+    return {"pk": _project(ctx).pk}
+
+
+@detail("project-archive", methods=("post",))
+def _project_archive(ctx: Ctx) -> dict:
+    return {"pk": _project(ctx).pk}
+
+
+@detail("project-unarchive", methods=("post",))
+def _project_unarchive(ctx: Ctx) -> dict:
+    return {"pk": ProjectFactory(owner_user=ctx.user, status="archived").pk}
+
+
+@detail("project-transfer", methods=("post",))
+def _project_transfer(ctx: Ctx) -> dict:
+    return {"pk": _project(ctx).pk}
+
+
+_NESTED_BODIES = {
+    "project-sandboxes": {"name": "sbx", "image": "python:3.11"},
+    "project-deployments": {"environment": "preview"},
+    "project-storage-buckets": {"name": "assets"},
+    "project-databases": {"name": "main"},
+}
+
+
+def _register_nested(url_name: str, body: dict) -> None:
+    @detail(url_name, methods=("get", "post"), body=body)
+    def _nested(ctx: Ctx) -> dict:
+        return {"project_pk": _project(ctx).pk}
+
+    @create(url_name)
+    def _nested_create(own: Ctx, other: Ctx) -> tuple[dict, dict]:
+        # the parent project is in the other network: 404, nothing written
+        return {"project_pk": ProjectFactory(owner_user=other.user, visibility="public").pk}, body
+
+
+for _name, _body in _NESTED_BODIES.items():
+    _register_nested(_name, _body)
+
+
+@detail("sandbox-detail", methods=("get", "delete"))
+def _sandbox(ctx: Ctx) -> dict:
+    return {"pk": SandboxFactory(project=_project(ctx), status="stopped").pk}
+
+
+@detail("sandbox-start", methods=("post",))
+def _sandbox_start(ctx: Ctx) -> dict:
+    return {"pk": SandboxFactory(project=_project(ctx), status="stopped").pk}
+
+
+@detail("sandbox-stop", methods=("post",))
+def _sandbox_stop(ctx: Ctx) -> dict:
+    return {"pk": SandboxFactory(project=_project(ctx), status="running").pk}
+
+
+@detail("deployment-detail", methods=("get",))
+def _deployment(ctx: Ctx) -> dict:
+    return {"pk": DeploymentFactory(project=_project(ctx)).pk}
+
+
+@detail("deployment-cancel", methods=("post",))
+def _deployment_cancel(ctx: Ctx) -> dict:
+    return {"pk": DeploymentFactory(project=_project(ctx), status="building").pk}
+
+
+@detail("deployment-redeploy", methods=("post",))
+def _deployment_redeploy(ctx: Ctx) -> dict:
+    return {"pk": DeploymentFactory(project=_project(ctx), status="live").pk}
+
+
+@detail("storage-bucket-detail", methods=("get", "delete"))
+def _bucket(ctx: Ctx) -> dict:
+    return {"pk": StorageBucketFactory(project=_project(ctx), status="failed").pk}
+
+
+@detail("database-detail", methods=("get", "delete"))
+def _database(ctx: Ctx) -> dict:
+    return {"pk": DatabaseFactory(project=_project(ctx), status="failed").pk}
+
+
+_SIGNED = "signed provider callback: no tenant input; the network comes from the sandbox/deployment row"
+exempt("webhook-sandbox", _SIGNED)
+exempt("webhook-deploy", _SIGNED)
