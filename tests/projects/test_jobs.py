@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.core.models import AuditEvent
 from apps.projects import services, tasks
 from apps.projects.models import Database, Deployment, Project, Sandbox, StorageBucket
 from tests.organizations.factories import OrganizationFactory
@@ -100,3 +101,15 @@ def test_archiving_an_organization_archives_its_projects(network):
     assert Project.objects.get(pk=already.pk).status == "archived"
     assert Project.objects.get(pk=elsewhere.pk).status == "active"
     assert Sandbox.objects.get(pk=sandbox.pk).status == "stopped"
+
+
+def test_the_organizations_archive_service_archives_projects_through_the_signal(network, user):
+    from apps.organizations.services import archive_organization
+
+    org = OrganizationFactory(network=network, owner=user)
+    project = OrgProjectFactory(owner_organization=org)
+    archive_organization(actor=user, organization=org)
+    assert Project.objects.get(pk=project.pk).status == "archived"
+    assert AuditEvent.objects.filter(
+        action="project.archived", target_id=project.pk, organization=org
+    ).exists()

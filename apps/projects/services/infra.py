@@ -499,7 +499,27 @@ def reconcile_provisioning(*, now: Any = None) -> int:
             failed += model._default_manager.filter(status=status, updated_at__lt=cutoff).update(
                 status="failed", updated_at=timezone.now(), **fields
             )
+    _requeue_webhooks(now=now)
     return failed
+
+
+def _requeue_webhooks(*, now: Any = None) -> int:
+    """Deliveries recorded but never processed (a lost task) are processed again."""
+    from apps.core.models import InboundWebhook
+
+    from .. import tasks
+
+    cutoff = (now or timezone.now()) - timedelta(minutes=5)
+    pending = list(
+        InboundWebhook.objects.filter(
+            source__in=[InboundWebhook.Source.SANDBOX, InboundWebhook.Source.DEPLOY],
+            status=InboundWebhook.Status.RECEIVED,
+            created_at__lt=cutoff,
+        ).values_list("pk", flat=True)[:500]
+    )
+    for pk in pending:
+        tasks.process_infra_webhook.delay(str(pk))
+    return len(pending)
 
 
 def detach_and_destroy_all(*, project: Project) -> int:
