@@ -233,7 +233,9 @@ def test_reconcile_processes_deliveries_whose_task_was_lost(api_client, sandbox)
     payload = {"id": "evt_lost", "sandbox_id": str(sandbox.pk), "status": "running"}
     assert signed_post(api_client, SANDBOX_URL, payload).status_code == 200  # on_commit never ran
     assert InboundWebhook.objects.get(external_id="evt_lost").status == "received"
-    InboundWebhook.objects.filter(external_id="evt_lost").update(created_at=timezone.now() - timedelta(minutes=6))
+    InboundWebhook.objects.filter(external_id="evt_lost").update(
+        created_at=timezone.now() - timedelta(minutes=6)
+    )
     reconcile_provisioning.delay().get()
     assert InboundWebhook.objects.get(external_id="evt_lost").status == "processed"
     assert Sandbox.objects.get(pk=sandbox.pk).status == "running"
