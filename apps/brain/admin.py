@@ -36,6 +36,8 @@ class ProjectDecisionAdmin(admin.ModelAdmin):
         "links",
         *readonly_fields[3:],
     )
+    # accepted decisions are immutable except their status: staff read, never edit
+    readonly_fields = fields
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:

@@ -173,3 +173,24 @@ def test_nested_lists_have_a_constant_query_count(
         response = user_client.get(f"/api/v1/projects/{project.pk}/{path}/")
     assert response.status_code == 200 and len(response.json()["results"]) == 6
     assert all(row["project"] == str(project.pk) for row in response.json()["results"])
+
+
+def test_infra_changes_of_org_projects_are_audited_in_the_org_log(network, user, user_client):
+    from apps.core.models import AuditEvent
+    from tests.organizations.factories import OrganizationFactory
+
+    from .factories import OrgProjectFactory
+
+    org = OrganizationFactory(network=network, owner=user)
+    project = OrgProjectFactory(owner_organization=org)
+    bucket_id = user_client.post(
+        f"/api/v1/projects/{project.pk}/storage-buckets/", {"name": "logs"}, format="json"
+    ).json()["id"]
+    StorageBucketFactory._meta.model.objects.filter(pk=bucket_id).update(status="ready")
+    assert user_client.delete(f"/api/v1/storage-buckets/{bucket_id}/").status_code == 202
+    actions = list(
+        AuditEvent.objects.filter(organization=org, target_id=bucket_id)
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["project.bucket.created", "project.bucket.deleted"]

@@ -21,6 +21,7 @@ from django.db.models import ExpressionWrapper, F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.core import audit
 from apps.core.exceptions import Conflict, InvalidState, ValidationFailed
 from apps.core.redis import get_redis, key
 
@@ -92,6 +93,18 @@ def _provision_lock(resource: models.Model) -> Iterator[bool]:
     finally:
         if acquired:
             redis.delete(name)
+
+
+def _audit(*, actor: Any, project: Project, action: str, target: models.Model) -> None:
+    """Infra-level changes go to the audit log (the owning organization's, when it has one)."""
+    audit.record(
+        network=project.network_id,
+        actor=actor,
+        action=action,
+        target=target,
+        organization=project.owner_organization,
+        data={"project": str(project.pk), "name": getattr(target, "name", None) or str(target)},
+    )
 
 
 def _enqueue(task_name: str, *args: Any) -> None:
@@ -268,6 +281,7 @@ def _queue_deployment(*, actor: Any, project: Project, environment: str, git_ref
         provider=ExternalProvider.name,
         created_by=actor,
     )
+    _audit(actor=actor, project=project, action="project.deployment.created", target=deployment)
     _enqueue("start_deployment", str(deployment.pk))
     return deployment
 
@@ -363,6 +377,7 @@ def create_bucket(*, actor: Any, project: Project, name: str, public_read: bool 
             bucket.save(force_insert=True)
     except IntegrityError:
         raise ValidationFailed("This project already has a bucket with this name.", field="name") from None
+    _audit(actor=actor, project=project, action="project.bucket.created", target=bucket)
     _enqueue("provision_resource", "storagebucket", str(bucket.pk))
     return bucket
 
@@ -390,6 +405,7 @@ def create_database(
             database.save(force_insert=True)
     except IntegrityError:
         raise ValidationFailed("This project already has a database with this name.", field="name") from None
+    _audit(actor=actor, project=project, action="project.database.created", target=database)
     _enqueue("provision_resource", "database", str(database.pk))
     return database
 
@@ -404,6 +420,8 @@ RESOURCE_MODELS: dict[str, type[StorageBucket] | type[Database]] = {
 def delete_resource(*, actor: Any, resource: StorageBucket | Database) -> StorageBucket | Database:
     """ready/failed → deleting; the provider deletes it after commit."""
     states.move(resource, ResourceStatus.DELETING, status_detail=None)
+    kind = "bucket" if isinstance(resource, StorageBucket) else "database"
+    _audit(actor=actor, project=resource.project, action=f"project.{kind}.deleted", target=resource)
     _enqueue("destroy_resource", resource._meta.model_name, str(resource.pk))
     return resource
 
