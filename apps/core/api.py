@@ -41,14 +41,17 @@ class NetworkContextMixin:
 
     #: anonymous callers allowed (the base chain still applies)
     allow_anonymous: ClassVar[bool] = False
+    #: permissions this view ADDS to the base chain (DRF's default is not used)
+    permission_classes: ClassVar[tuple] = ()
     #: skip the 2FA-enrolment policy (2FA enrolment, logout, me)
     mfa_exempt: ClassVar[bool] = False
     #: API keys may not call this view at all (key management, 2FA, deletion…)
     api_key_forbidden: ClassVar[bool] = False
     #: API key scope resource (``<resource>:read|write``); None = no key access
     scope_resource: ClassVar[str | None] = None
-    #: explicit action → scope overrides (``{"deploy": "projects:deploy"}``)
-    scope_map: ClassVar[dict[str, str]] = {}
+    #: explicit action/method → scope overrides (``{"deploy": "projects:deploy"}``);
+    #: a ``None`` value refuses API keys for that action
+    scope_map: ClassVar[dict[str, str | None]] = {}
 
     def perform_authentication(self, request: Request) -> None:
         user = request.user  # runs the authenticators

@@ -43,6 +43,7 @@ class CurrentNetworkView(UnscopedAPIView):
     allow_anonymous = True
     mfa_exempt = True
     scope_resource = "profile"
+    scope_map = {"patch": None}  # API keys may read the network, never change its settings
 
     def get_permissions(self):  # noqa: D102 — PATCH adds the admin check
         perms = super().get_permissions()

@@ -346,6 +346,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apikeys.expiry_reminders",
         "schedule": crontab(hour=8, minute=0),
     },
+    "apikeys.purge_usage": {"task": "apikeys.purge_usage", "schedule": crontab(hour=4, minute=10)},
 }
 CELERY_HEARTBEAT_STALE_SECONDS = env.int("CELERY_HEARTBEAT_STALE_SECONDS", default=120)
 
