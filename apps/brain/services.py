@@ -109,7 +109,9 @@ def update_decision(*, actor: Any, decision: ProjectDecision, **fields: Any) -> 
     unknown = set(fields) - set(DECISION_CONTENT)
     if unknown:
         raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
-    decision = ProjectDecision.objects.select_for_update().select_related("project").get(pk=decision.pk)
+    decision = (
+        ProjectDecision.objects.select_for_update(of=("self",)).select_related("project").get(pk=decision.pk)
+    )
     if decision.status != DecisionStatus.PROPOSED:
         raise InvalidState("Only a proposed decision can be edited.")
     if "supersedes" in fields:

@@ -61,7 +61,7 @@ def _on_commit(fn: Callable[[], Any]) -> None:
 
 def _locked_active_project(project: Project) -> Project:
     """Row-lock the project (serialises quota checks and go-lives) and require it active."""
-    project = Project.objects.select_for_update().select_related("network").get(pk=project.pk)
+    project = Project.objects.select_for_update(of=("self",)).select_related("network").get(pk=project.pk)
     if project.status != ProjectStatus.ACTIVE:
         raise InvalidState("The project is archived.", code="invalid_state")
     return project
