@@ -26,6 +26,8 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("apps.accounts.browser_urls")),
+    path("accounts/", include("apps.preferences.browser_urls")),
+    path("organizations/", include("apps.organizations.browser_urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("apps.accounts.headless_urls")),
     path("_allauth/", include("allauth.headless.urls")),

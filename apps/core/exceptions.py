@@ -91,7 +91,9 @@ class PaymentRequired(DomainError):
 
 def _domain_response(exc: DomainError) -> Response:
     if exc.field and exc.status_code == status.HTTP_400_BAD_REQUEST:
-        body: dict[str, Any] = {exc.field: [exc.message], "code": exc.code}
+        # a field literally named "code"/"detail" keeps its message; the code moves aside
+        code_key = "error_code" if exc.field in ("code", "detail") else "code"
+        body: dict[str, Any] = {exc.field: [exc.message], code_key: exc.code}
     else:
         body = {"detail": exc.message, "code": exc.code}
     body.update(exc.extra)

@@ -1,7 +1,6 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views as pages
 from .api import views
 
 router = SimpleRouter(trailing_slash=True)
@@ -15,12 +14,6 @@ urlpatterns = [
         "organization-invitations/accept/",
         views.AcceptInvitationView.as_view(),
         name="organization-invitation-accept",
-    ),
-    # the browser page behind the mailed link (a plain Django view, not part of the REST schema)
-    path(
-        "organization-invitations/<str:token>/",
-        pages.invitation_page,
-        name="organization-invitation-page",
     ),
     path(
         f"{_org}/members/",

@@ -1,7 +1,6 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
 from .api import views as api
 
 router = SimpleRouter(trailing_slash=True)
@@ -16,12 +15,6 @@ urlpatterns = [
         "account/email-change/confirm/",
         api.EmailChangeConfirmView.as_view(),
         name="account-email-change-confirm",
-    ),
-    # the page the emailed link opens (GET shows a button, POST confirms): browser session
-    path(
-        "account/email-change/confirm/<str:token>/",
-        views.email_change_confirm_page,
-        name="email-change-confirm-page",
     ),
     path("account/deletion-request/", api.DeletionRequestView.as_view(), name="account-deletion-request"),
     *router.urls,

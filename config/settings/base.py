@@ -279,7 +279,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"NetworkStatusEnum": ["active", "suspended", "archived"]},
+    "ENUM_NAME_OVERRIDES": {"NetworkStatusEnum": "apps.networks.models.Network.Status"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=600)
@@ -388,6 +388,11 @@ PROJECT_STORAGE_SECRET_ACCESS_KEY = env.str("PROJECT_STORAGE_SECRET_ACCESS_KEY",
 PROJECT_STORAGE_BUCKET_PREFIX = env.str("PROJECT_STORAGE_BUCKET_PREFIX", default="colony-")
 INFRA_WEBHOOK_SECRET = env.str("INFRA_WEBHOOK_SECRET", default="")
 INFRA_WEBHOOK_TOLERANCE_SECONDS = 300
+# External sandbox / deploy providers (signed requests out, signed webhooks back).
+PROJECT_SANDBOX_PROVIDER_URL = env.str("PROJECT_SANDBOX_PROVIDER_URL", default="")
+PROJECT_DEPLOY_PROVIDER_URL = env.str("PROJECT_DEPLOY_PROVIDER_URL", default="")
+# Invitation link template with {token}; empty = the built-in acceptance page.
+ORGANIZATION_INVITATION_URL = env.str("ORGANIZATION_INVITATION_URL", default="")
 
 # --- accounts lifecycle --------------------------------------------------------
 ACCOUNT_DELETION_GRACE_DAYS = env.int("ACCOUNT_DELETION_GRACE_DAYS", default=30)

@@ -44,7 +44,7 @@ LIST_URL = "/api/v1/organizations/"
 
 def invitation_token(message=None) -> str:
     body = (message or mail.outbox[-1]).body
-    match = re.search(r"/organization-invitations/([A-Za-z0-9_-]{40,})/", body)
+    match = re.search(r"/organizations/invitations/([A-Za-z0-9_-]{40,})/", body)
     assert match, body
     return match.group(1)
 

@@ -67,7 +67,3 @@ exempt(
     "organization-invitation-accept",
     "no foreign key: the token is looked up by its hash within the caller's network (another network's reads invalid)",
 )
-exempt(
-    "organization-invitation-page",
-    "browser page keyed by a secret token, looked up within the caller's network (another network's is 404)",
-)

@@ -20,7 +20,7 @@ def link(org, user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         services.invite_member(actor=user, organization=org, email="guest@example.com", role="viewer")
     token = invitation_token()
-    path = f"/api/v1/organization-invitations/{token}/"
+    path = f"/organizations/invitations/{token}/"
     assert path in mail.outbox[-1].body
     return path
 

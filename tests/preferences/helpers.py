@@ -38,7 +38,7 @@ def current_code(device: TOTPDevice) -> str:
 
 def email_change_token(message=None) -> str:
     body = (message or mail.outbox[-1]).body
-    match = re.search(r"/account/email-change/confirm/([A-Za-z0-9_-]+)/", body)
+    match = re.search(r"/accounts/email-change/confirm/([A-Za-z0-9_-]+)/", body)
     assert match, body
     return match.group(1)
 

@@ -11,8 +11,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from apps.preferences.models import DataExport, PendingEmailChange
-from apps.preferences.services.email_change import hash_token
+from apps.preferences.models import DataExport
 from tests.matrix import Ctx, detail, exempt
 
 
@@ -36,19 +35,6 @@ def _export(ctx: Ctx) -> dict:
 @detail("account-export-download", methods=("get",))
 def _export_download(ctx: Ctx) -> dict:
     return {"pk": _ready_export(ctx).pk}
-
-
-@detail("email-change-confirm-page", methods=("get", "post"))
-def _email_change_link(ctx: Ctx) -> dict:
-    token = secrets.token_urlsafe(32)
-    PendingEmailChange.objects.create(
-        network=ctx.network,
-        user=ctx.user,
-        new_email=f"matrix-{ctx.user.pk.hex[:12]}@example.org",
-        token_hash=hash_token(token),
-        expires_at=timezone.now() + timedelta(hours=1),
-    )
-    return {"token": token}
 
 
 _OWN_ROWS = "acts on the caller's own rows only; no id in the URL and no client-sent foreign key"

@@ -210,7 +210,7 @@ def test_expire_job_drops_expired_open_changes(user_client, user, request_change
 
 class TestConfirmPage:
     def _page(self, token):
-        return f"/api/v1/account/email-change/confirm/{token}/"
+        return f"/accounts/email-change/confirm/{token}/"
 
     def test_get_shows_a_button_and_changes_nothing(self, user_client, user, request_change):
         request_change(user_client)
@@ -234,6 +234,19 @@ class TestConfirmPage:
         assert b"is now" in response.content
         assert User.objects.get(pk=user.pk).email == "new.address@example.org"
         assert mail.outbox[-1].to == [user.email]
+
+    def test_other_network_user_gets_404_and_nothing_changes(
+        self, user_client, user, other_user, request_change
+    ):
+        from django.test import Client
+
+        request_change(user_client)
+        token = email_change_token()
+        stranger = Client()
+        stranger.force_login(other_user)
+        assert stranger.get(self._page(token)).status_code == 404
+        assert stranger.post(self._page(token)).status_code == 404
+        assert User.objects.get(pk=user.pk).email == user.email
 
     def test_anonymous_visitor_is_sent_to_sign_in(self, user_client, request_change):
         from django.test import Client
@@ -268,7 +281,8 @@ def test_confirm_page_needs_a_session_that_passed_two_factor(user_client, user, 
     from apps.accounts.selectors import forget_security_state
 
     forget_security_state(user.pk)
-    response = user_client.post(f"/api/v1/account/email-change/confirm/{token}/")
+    response = user_client.post(f"/accounts/email-change/confirm/{token}/")
     assert response.status_code == 302
-    assert "/accounts/login/" in response["Location"]
+    # the browser 2FA gate sends the session to the second factor first
+    assert response["Location"].startswith(("/accounts/2fa/verify/", "/accounts/login/"))
     assert User.objects.get(pk=user.pk).email == user.email

@@ -35,7 +35,6 @@ def test_every_route_is_registered():
     assert set(DETAIL_ROUTES) == {
         "account-export-detail",
         "account-export-download",
-        "email-change-confirm-page",
     }
 
 

@@ -91,8 +91,11 @@ class TransferOwnershipSerializer(serializers.Serializer):
 class OrganizationMemberSerializer(serializers.ModelSerializer):
     user = UserSummarySerializer(read_only=True)
     invite_email = serializers.SerializerMethodField()
-    # plain string: an enum named "status" collides with other apps' in the schema
-    status = serializers.CharField(read_only=True, help_text="`active`, or `invited` (pending invitation).")
+    status = serializers.ChoiceField(
+        choices=OrganizationMember.Status.choices,
+        read_only=True,
+        help_text="`active`, or `invited` (pending invitation).",
+    )
 
     class Meta:
         model = OrganizationMember

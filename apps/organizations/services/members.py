@@ -426,6 +426,6 @@ def expire_invitations(*, now: datetime | None = None, batch_size: int = 500) ->
 
 def invitation_accept_url(token: str) -> str:
     template = getattr(settings, "ORGANIZATION_INVITATION_URL", None) or (
-        f"{settings.SITE_URL}/api/v1/organization-invitations/{{token}}/"
+        f"{settings.SITE_URL}/organizations/invitations/{{token}}/"
     )
     return template.replace("{token}", token)

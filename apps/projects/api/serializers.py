@@ -28,13 +28,9 @@ from ..models import (
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/\-]{1,200}$")
 
 
-def status_field(choices: type) -> serializers.CharField:
-    """A read-only state column, typed as a string in the schema.
-
-    (A per-model enum named "status" collides with the networks' one until
-    ENUM_NAME_OVERRIDES names it; see docs/projects.md.)
-    """
-    return serializers.CharField(read_only=True, help_text="One of: " + ", ".join(choices.values) + ".")
+def status_field(choices: type) -> serializers.ChoiceField:
+    """A read-only state column, typed as an enum in the schema."""
+    return serializers.ChoiceField(choices=choices.choices, read_only=True)
 
 
 def _validate_ref(value: str) -> str:
