@@ -7,4 +7,4 @@ class ApiKeysConfig(AppConfig):
     verbose_name = "API keys"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401
+        from . import schema, signals  # noqa: F401

@@ -180,7 +180,18 @@ def user_with_network(user_id: Any) -> Any:
 
 
 def forget_prefix(prefix: str) -> None:
+    from .hotpath import forget
+
     get_redis().delete(_prefix_cache_key(prefix))
+    forget([prefix])
+
+
+def forget_prefixes(prefixes: list[str]) -> None:
+    from .hotpath import forget
+
+    if prefixes:
+        get_redis().delete(*[_prefix_cache_key(p) for p in prefixes])
+        forget(prefixes)
 
 
 def organization_allows_key(*, organization_id: Any, user: Any) -> bool:

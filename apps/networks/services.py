@@ -26,10 +26,12 @@ def ensure_default_network(*, name: str, slug: str, invite_only: bool = False) -
 
 
 def _transition(*, actor: Any, network: Network, to: str, allowed_from: set[str], action: str) -> Network:
-    updated = Network.objects.filter(pk=network.pk, status__in=allowed_from).update(status=to)
-    if not updated:
-        raise InvalidState(f"A {network.status} network cannot become {to}.")
-    network.refresh_from_db()
+    locked = Network.objects.select_for_update().get(pk=network.pk)
+    if locked.status not in allowed_from:
+        raise InvalidState(f"A {locked.status} network cannot become {to}.")
+    locked.status = to
+    locked.save(update_fields=["status", "updated_at"])  # post_save: cached principals dropped
+    network.status = locked.status
     forget_host(network.domain)
     audit.record(network=network, actor=actor, action=action, target=network)
     return network

@@ -10,15 +10,13 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.accounts.models import User
-from apps.apikeys import services, usage
+from apps.apikeys import hotpath, services, usage
 from apps.apikeys.models import ApiKey
 from apps.apikeys.scopes import required_scope
-from apps.apikeys.selectors import KeyRecord, _prefix_cache_key
 from apps.core.ratelimit import peek
 from apps.core.redis import get_redis
 from apps.organizations.models import Organization, OrganizationMember, OrganizationSecurityPolicy
-from tests.accounts.factories import UserFactory
+from tests.accounts.factories import PASSWORD, UserFactory
 
 from .factories import bearer, issue_key, make_agent
 
@@ -148,9 +146,9 @@ def test_expiry_is_checked_on_every_request_even_when_cached(client, user):
     """The cached record carries expires_at: the key stops at its expiry, not 60 s later."""
     issued = issue_key(user, expires_at=timezone.now() + timedelta(days=1))
     assert client.get(ME, **bearer(issued.token)).status_code == 200  # record now cached
-    name = _prefix_cache_key(issued.api_key.prefix)
-    record = KeyRecord.from_json(get_redis().get(name))
-    get_redis().set(name, replace(record, expires_at=time.time() - 1).to_json(), ex=60)
+    name = hotpath.principal_key(issued.api_key.prefix)
+    record, cached_key = hotpath._decode(get_redis().get(name))
+    get_redis().set(name, hotpath._encode(replace(record, expires_at=time.time() - 1), cached_key), ex=60)
     assert client.get(ME, **bearer(issued.token)).json()["code"] == "api_key_expired"
 
 
@@ -168,12 +166,17 @@ def test_inactive_user_is_refused(client, user):
     assert client.get(ME, **bearer(issued.token)).status_code == 401
 
 
-def test_user_pending_deletion_is_refused_until_cancelled(client, user):
+def test_user_pending_deletion_is_refused_until_cancelled(client, user, django_capture_on_commit_callbacks):
+    from apps.preferences.services import deletion as deletion_services
+
     issued = issue_key(user)
-    User.objects.filter(pk=user.pk).update(state="pending_deletion")
+    assert client.get(ME, **bearer(issued.token)).status_code == 200  # principal cached
+    with django_capture_on_commit_callbacks(execute=True):
+        request = deletion_services.request_account_deletion(actor=user, password=PASSWORD)
     response = client.get(ME, **bearer(issued.token))
     assert response.status_code == 401 and response.json()["code"] == "user_inactive"
-    User.objects.filter(pk=user.pk).update(state="active")
+    with django_capture_on_commit_callbacks(execute=True):
+        deletion_services.cancel_account_deletion(actor=user, deletion=request)
     assert client.get(ME, **bearer(issued.token)).status_code == 200
 
 
@@ -254,3 +257,16 @@ def test_rate_limit_is_429_with_retry_after(client, user, settings):
     assert usage.pending(issued.api_key.pk) == {"r": 4, "e": 0, "t": 1}
     # another key of the same user has its own budget
     assert client.get(ME, **bearer(issue_key(user).token)).status_code == 200
+
+
+def test_network_suspension_refuses_a_cached_key_at_once(
+    client, user, network, django_capture_on_commit_callbacks
+):
+    from apps.networks import services as network_services
+
+    issued = issue_key(user)
+    assert client.get(ME, **bearer(issued.token)).status_code == 200  # principal cached
+    with django_capture_on_commit_callbacks(execute=True):
+        network_services.suspend_network(actor=None, network=network)
+    response = client.get(ME, **bearer(issued.token))
+    assert response.status_code == 403 and response.json()["code"] == "network_suspended"

@@ -21,7 +21,10 @@ def test_field_named_code_keeps_its_message():
 def test_state_conflicts_are_409():
     assert _handle(InvalidState()).status_code == 409
     assert _handle(InvalidState()).data["code"] == "invalid_state"
-    assert _handle(Conflict("Last owner.", code="last_owner")).data == {"detail": "Last owner.", "code": "last_owner"}
+    assert _handle(Conflict("Last owner.", code="last_owner")).data == {
+        "detail": "Last owner.",
+        "code": "last_owner",
+    }
 
 
 def test_rate_limited_sets_retry_after():

@@ -285,6 +285,7 @@ def archive_organization(
     if org.archived_at is not None:
         raise InvalidState("This organization is already archived.", code="organization_archived")
     from apps.accounts.models import User
+    from apps.accounts.signals import send_users_changed_on_commit
 
     now = timezone.now()
     Organization.objects.filter(pk=org.pk, archived_at__isnull=True).update(archived_at=now, updated_at=now)
@@ -295,6 +296,7 @@ def archive_organization(
         )
     )
     User.objects.filter(pk__in=paused, agent_status="active").update(agent_status="paused")
+    send_users_changed_on_commit(paused)
     organization_archived.send(sender=Organization, organization=org, actor=actor)
     record_org_event(
         organization=org,

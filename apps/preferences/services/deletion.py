@@ -27,6 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.accounts.models import User
 from apps.accounts.selectors import forget_security_state
 from apps.accounts.services import revoke_all_sessions, revoke_other_sessions
+from apps.accounts.signals import send_users_changed_on_commit
 from apps.apikeys.models import ApiKey
 from apps.core import audit
 from apps.core.exceptions import InvalidState, NotFound
@@ -108,6 +109,7 @@ def request_account_deletion(
     User.objects.filter(pk=user.pk, state=User.State.ACTIVE).update(
         state=User.State.PENDING_DELETION, updated_at=now
     )
+    send_users_changed_on_commit([user.pk])
     revoke_other_sessions(actor=user, current_session_key=current_session_key)
     if user.email:
         send_account_mail_on_commit(
@@ -144,6 +146,7 @@ def cancel_account_deletion(*, actor: User, deletion: AccountDeletionRequest) ->
     User.objects.filter(pk=deletion.user_id, state=User.State.PENDING_DELETION).update(
         state=User.State.ACTIVE, updated_at=now
     )
+    send_users_changed_on_commit([deletion.user_id])
     audit.record(
         network=deletion.network_id, actor=actor, action="account.deletion.cancelled", target=deletion
     )
@@ -191,9 +194,11 @@ def _delete_settings(user: User) -> None:
 
 
 def _disable_own_agents(user: User) -> None:
-    User.objects.filter(agent_owner_user=user).update(
+    agents = list(User.objects.filter(agent_owner_user=user).values_list("pk", flat=True))
+    User.objects.filter(pk__in=agents).update(
         agent_status=User.AgentStatus.DISABLED, updated_at=timezone.now()
     )
+    send_users_changed_on_commit(agents)
 
 
 def anonymised_handle(user: User) -> str:
