@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -40,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import colony  # noqa: E402  (scripts/colony.py: embedded services, secrets, manage)
+
+from bench.common import logged_in_session, run_wrk, start_uvicorn  # noqa: E402
 
 SCRATCH_DB = "colony_apikey_bench"
 SCRATCH_REDIS_DB = 15
@@ -75,33 +75,6 @@ def recreate_database(url: str, name: str, *, drop_only: bool = False) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:
             conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def parse_wrk(output: str) -> dict:
-    def latency(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {
-        "rps": float(rps.group(1)) if rps else 0.0,
-        "p50_ms": latency("50"),
-        "p99_ms": latency("99"),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
-def run_wrk(url: str, header: str, *, duration: int, connections: int) -> dict:
-    base = ["wrk", "-t", "1", "-c", str(connections), "-H", header]
-    subprocess.run([*base, "-d", "2s", url], capture_output=True, check=True)  # warm-up
-    out = subprocess.run(
-        [*base, "-d", f"{duration}s", "--latency", url], capture_output=True, text=True, check=True
-    )
-    return parse_wrk(out.stdout)
 
 
 def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:
@@ -198,9 +171,6 @@ def main() -> int:
         import django
 
         django.setup()
-        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-        from django.contrib.sessions.backends.cached_db import SessionStore
-
         from apps.accounts.models import User
         from apps.apikeys import services as key_services
         from apps.core.redis import get_redis
@@ -210,48 +180,16 @@ def main() -> int:
         user, _ = User.objects.get_or_create(
             email="bench@colony.local", defaults={"network": default_network(), "handle": "bench_user"}
         )
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
+        session_key = logged_in_session(user)
         issued = key_services.create_api_key(actor=user, name="bench", scopes=["profile:read"])
-
-        port = colony._free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.asgi:application",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        for header in (f"Cookie: sessionid={session.session_key}", f"Authorization: Bearer {issued.token}"):
+        server, base = start_uvicorn(env, colony._free_port())
+        for header in (f"Cookie: sessionid={session_key}", f"Authorization: Bearer {issued.token}"):
             name, _, value = header.partition(": ")
             check = urllib.request.Request(base + ME, headers={name: value})
             assert urllib.request.urlopen(check, timeout=5).status == 200, header
 
         cases = [
-            ("session cookie", f"Cookie: sessionid={session.session_key}"),
+            ("session cookie", f"Cookie: sessionid={session_key}"),
             ("API key (Bearer)", f"Authorization: Bearer {issued.token}"),
         ]
         rounds: dict[str, list[dict]] = {label: [] for label, _ in cases}
@@ -262,7 +200,7 @@ def main() -> int:
         server.wait(10)
         server = None
 
-        micro = in_process(issued.token, session.session_key, args.iterations)
+        micro = in_process(issued.token, session_key, args.iterations)
 
         load = os.getloadavg()[0]
         print(

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,23 +23,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import colony  # noqa: E402  (scripts/colony.py: embedded services)
 
-
-def parse_wrk(output: str) -> dict:
-    def latency(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {
-        "rps": float(rps.group(1)) if rps else 0.0,
-        "p50_ms": latency("50"),
-        "p99_ms": latency("99"),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
+from bench.common import logged_in_session, run_wrk, start_uvicorn  # noqa: E402
 
 
 def main() -> int:
@@ -67,52 +48,14 @@ def main() -> int:
         import django
 
         django.setup()
-        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-        from django.contrib.sessions.backends.cached_db import SessionStore
-
         from apps.accounts.models import User
         from apps.networks.selectors import default_network
 
         user, _ = User.objects.get_or_create(
             email="bench@colony.local", defaults={"network": default_network(), "handle": "bench_user"}
         )
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        cookie = f"sessionid={session.session_key}"
-
-        port = args.port or colony._free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.asgi:application",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        import urllib.request
-
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        cookie = f"sessionid={logged_in_session(user)}"
+        server, base = start_uvicorn(env, args.port or colony._free_port())
 
         cases = [
             ("bare Django view {}", "/bench/bare", None),
@@ -121,13 +64,10 @@ def main() -> int:
         ]
         results = []
         for label, path, cookie_header in cases:
-            cmd = ["wrk", "-t", "1", "-c", str(args.connections), "-d", "2s", base + path]
-            if cookie_header:
-                cmd[1:1] = ["-H", f"Cookie: {cookie_header}"]
-            subprocess.run(cmd, capture_output=True, check=True)  # warm-up
-            cmd = [c if c != "2s" else f"{args.duration}s" for c in cmd] + ["--latency"]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            results.append((label, parse_wrk(out)))
+            header = f"Cookie: {cookie_header}" if cookie_header else None
+            results.append(
+                (label, run_wrk(base + path, header, duration=args.duration, connections=args.connections))
+            )
 
         print(f"\nuvicorn, 1 process; wrk -t1 -c{args.connections} -d{args.duration}s over loopback\n")
         print(f"{'endpoint':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
