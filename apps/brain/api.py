@@ -263,7 +263,7 @@ class ProjectDecisionViewSet(_BrainDetailViewSet):
         )
         serializer.is_valid(raise_exception=True)
         decision = services.update_decision(
-            actor=request.user, decision=decision, **serializer.validated_data
+            actor=request.user, decision=decision, changes=serializer.validated_data
         )
         return Response(ProjectDecisionSerializer(decision).data)
 

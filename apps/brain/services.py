@@ -104,8 +104,13 @@ def propose_decision(
 
 
 @transaction.atomic
-def update_decision(*, actor: Any, decision: ProjectDecision, **fields: Any) -> ProjectDecision:
-    """Edit a proposed decision's content (accepted ones are immutable except status)."""
+def update_decision(*, actor: Any, decision: ProjectDecision, changes: dict[str, Any]) -> ProjectDecision:
+    """Edit a proposed decision's content (accepted ones are immutable except status).
+
+    ``changes`` is a dict, not keyword arguments: one of the ADR's own fields is
+    named ``decision``.
+    """
+    fields = dict(changes)
     unknown = set(fields) - set(DECISION_CONTENT)
     if unknown:
         raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -114,6 +115,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, DataError):
+        # a value PostgreSQL refuses (NUL in text/jsonb, out-of-range number) that
+        # validation let through: the client's input, so a 400, never a 500
+        logger.warning("database refused a value: %s", exc)
+        exc = exceptions.ValidationError(
+            {"detail": "A value in the request cannot be stored."}, code="invalid"
+        )
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)

@@ -11,6 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from apps.core.validators import validate_json_storable
+
 NOTIFICATION_CHANNELS = ("push", "email", "in_app")
 NOTIFICATION_KIND = re.compile(r"^[a-z][a-z0-9_.]{0,39}$")
 MAX_NOTIFICATION_KINDS = 100
@@ -82,6 +84,7 @@ def serialized_size(value: Any) -> int:
 def validate_preferences_data(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationError("Must be a JSON object.")
+    validate_json_storable(value)  # first: the size check encodes the text
     limit = settings.USER_PREFERENCES_MAX_BYTES
     if serialized_size(value) > limit:
         raise ValidationError(f"Preferences may be at most {limit} bytes of JSON.", code="too_large")

@@ -122,6 +122,14 @@ def test_supersedes_of_another_network_reads_as_missing(user_client, project, ot
     assert response.status_code == 400 and "does not exist" in str(response.json()["supersedes"])
 
 
+def test_editing_the_decision_text_itself_works(user_client, project, user):
+    decision = ProjectDecisionFactory(project=project, author=user)
+    url = f"/api/v1/project-decisions/{decision.pk}/"
+    response = user_client.patch(url, {"decision": "Use PostgreSQL"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["decision"] == "Use PostgreSQL"
+
+
 def test_proposed_is_editable_accepted_is_immutable(user_client, project, user):
     decision = ProjectDecisionFactory(project=project, author=user)
     url = f"/api/v1/project-decisions/{decision.pk}/"

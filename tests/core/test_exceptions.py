@@ -31,3 +31,22 @@ def test_rate_limited_sets_retry_after():
     response = _handle(RateLimited(retry_after=42))
     assert response.status_code == 429
     assert response["Retry-After"] == "42"
+
+
+def test_database_refusing_a_value_is_400_not_500():
+    from django.db import DataError
+
+    response = _handle(DataError("unsupported Unicode escape sequence"))
+    assert response.status_code == 400
+
+
+def test_json_with_nul_or_lone_surrogate_is_refused():
+    import pytest
+    from django.core.exceptions import ValidationError
+
+    from apps.core.validators import validate_json_storable
+
+    validate_json_storable({"ok": ["fine", {"nested": "é"}]})
+    for bad in ({"a\x00": 1}, {"a": ["x\x00"]}, {"a": "\ud800"}):
+        with pytest.raises(ValidationError):
+            validate_json_storable(bad)

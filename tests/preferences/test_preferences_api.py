@@ -99,3 +99,17 @@ def test_malformed_and_hugely_nested_json_are_400(user_client):
     assert user_client.generic("PUT", URL, '{"data": ', content_type="application/json").status_code == 400
     nested = '{"data": ' + "[" * 50_000
     assert user_client.generic("PUT", URL, nested, content_type="application/json").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"data": {"theme\\u0000": "dark"}}',
+        '{"data": {"theme": "da\\u0000rk"}}',
+        '{"data": {"l": ["\\ud800"]}}',
+    ],
+)
+def test_text_postgres_cannot_store_is_400_and_changes_nothing(user_client, user, raw):
+    response = user_client.put(URL, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert not UserPreferences.objects.filter(user=user).exclude(data={}).exists()
