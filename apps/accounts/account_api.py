@@ -22,7 +22,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
-from apps.core.exceptions import InvalidState, NotAuthenticated
+from apps.core.exceptions import NotAuthenticated
 
 from . import selectors, services, twofactor
 from .models import UserSession
@@ -91,8 +91,7 @@ class UserSessionViewSet(
 
     @extend_schema(responses={204: OpenApiResponse(description="Revoked; its sockets are closed.")})
     def destroy(self, request, *args, **kwargs):
-        row = self.get_object()
-        services.revoke_session(actor=request.user, session_id=row.pk)
+        services.revoke_sessions(user=request.user, sessions=[self.get_object()])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=RevokedCountSerializer)
@@ -140,7 +139,6 @@ class _TwoFactorView(UnscopedAPIView):
 
 
 class TwoFactorStatusView(_TwoFactorView):
-    unscoped_reason = "the caller's own two-factor devices"
     mfa_verification_exempt = True
 
     @extend_schema(responses=TwoFactorStatusSerializer)
@@ -166,7 +164,6 @@ class _BodyOnDeleteSchema(AutoSchema):
 class TOTPView(_TwoFactorView):
     """Enrol (POST) or remove (DELETE, with a TOTP or backup code) the authenticator app."""
 
-    unscoped_reason = "the caller's own two-factor devices"
     schema = _BodyOnDeleteSchema()
 
     @extend_schema(
@@ -194,8 +191,6 @@ class TOTPView(_TwoFactorView):
 
 
 class TOTPConfirmView(_TwoFactorView):
-    unscoped_reason = "the caller's own two-factor devices"
-
     @extend_schema(request=CodeSerializer, responses=BackupCodesSerializer)
     def post(self, request):
         serializer = CodeSerializer(data=request.data)
@@ -210,8 +205,6 @@ class TOTPConfirmView(_TwoFactorView):
 
 
 class BackupCodesView(_TwoFactorView):
-    unscoped_reason = "the caller's own two-factor devices"
-
     @extend_schema(request=CodeSerializer, responses=BackupCodesSerializer)
     def post(self, request):
         serializer = CodeSerializer(data=request.data)
@@ -225,7 +218,6 @@ class BackupCodesView(_TwoFactorView):
 class TwoFactorVerifyView(_TwoFactorView):
     """A session signed in before 2FA was enabled (elsewhere) passes the second factor here."""
 
-    unscoped_reason = "the caller's own two-factor devices"
     mfa_verification_exempt = True
 
     @extend_schema(
@@ -235,12 +227,10 @@ class TwoFactorVerifyView(_TwoFactorView):
     def post(self, request):
         serializer = CodeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if not selectors.security_state(request.user)["has_2fa"]:
-            raise InvalidState("Two-factor authentication is not enabled.", code="mfa_not_enabled")
-        device = twofactor.verify_code(
-            user=request.user, code=serializer.validated_data["code"], request=request, purpose="session"
-        )
-        twofactor.mark_session_verified(
-            request=request, session=request_session(request), user=request.user, device=device
+        twofactor.verify_session(
+            request=request,
+            session=request_session(request),
+            user=request.user,
+            code=serializer.validated_data["code"],
         )
         return Response({"session_verified": True})

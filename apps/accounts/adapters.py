@@ -17,8 +17,7 @@ def _request_network(request):
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
-        network = _request_network(request)
-        return bool(network is not None and network.signup_enabled and network.status == "active")
+        return invites.signup_open(_request_network(request))
 
     def populate_username(self, request, user) -> None:
         """No usernames: set the home network and a handle instead."""
@@ -84,12 +83,7 @@ class AccountAdapter(DefaultAccountAdapter):
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin) -> bool:
         network = _request_network(request)
-        return bool(
-            network is not None
-            and network.signup_enabled
-            and network.status == "active"
-            and not network.invite_only
-        )
+        return invites.signup_open(network) and not network.invite_only
 
     def populate_user(self, request, sociallogin, data):
         user = super().populate_user(request, sociallogin, data)

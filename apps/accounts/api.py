@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.exceptions import NotFound
 
 from . import services
 from .models import User
@@ -133,7 +134,5 @@ class UserViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMo
     def by_handle(self, request, handle: str):
         user = self.get_queryset().filter(handle=handle.lower()).first()
         if user is None:
-            from rest_framework.exceptions import NotFound
-
             raise NotFound()
         return Response(UserSerializer(user, context=self.get_serializer_context()).data)

@@ -34,9 +34,14 @@ def unregister() -> None:
     _checker = _redeemer = None
 
 
+def signup_open(network: Any) -> bool:
+    """The network takes signups at all (an invite-only one still needs a code)."""
+    return bool(network is not None and network.signup_enabled and network.status == "active")
+
+
 def check_signup_allowed(*, network: Any, invite_code: str | None, email: str | None) -> None:
     """Raise when this network refuses the signup (called while validating the form)."""
-    if network is None or not network.signup_enabled or network.status != "active":
+    if not signup_open(network):
         raise PermissionDenied(SIGNUP_CLOSED, code="signup_closed")
     if not network.invite_only:
         return

@@ -90,11 +90,11 @@ def two_factor_status(user: User) -> dict[str, Any]:
     }
 
 
-def recently_authenticated(user: Any, session: SessionBase | None) -> bool:
-    """The session holds an authentication (login, reauthentication or 2FA code) ≤ 10 min old.
+def last_authenticated_at(user: Any, session: SessionBase | None) -> float | None:
+    """When the session last authenticated ``user`` (login, reauthentication or 2FA code).
 
-    Reads allauth's per-session authentication records, so both cookie and
-    ``X-Session-Token`` sessions count.
+    Reads allauth's per-session authentication records (epoch seconds), so
+    both cookie and ``X-Session-Token`` sessions count; None when there are none.
     """
     from allauth.account.internal.flows.login import (
         _AUTHENTICATION_METHODS_USER_SESSION_KEY,
@@ -102,14 +102,20 @@ def recently_authenticated(user: Any, session: SessionBase | None) -> bool:
     )
 
     if session is None or not getattr(user, "is_authenticated", False):
-        return False
+        return None
     if session.get(_AUTHENTICATION_METHODS_USER_SESSION_KEY) != str(user.pk):
-        return False
+        return None
     records = session.get(AUTHENTICATION_METHODS_SESSION_KEY)
-    if not isinstance(records, list) or not records:
-        return False
-    latest = max((r.get("at", 0) for r in records if isinstance(r, dict)), default=0)
-    return time.time() - latest < settings.MFA_REAUTH_SECONDS
+    if not isinstance(records, list):
+        return None
+    stamps = [float(r["at"]) for r in records if isinstance(r, dict) and r.get("at")]
+    return max(stamps) if stamps else None
+
+
+def recently_authenticated(user: Any, session: SessionBase | None) -> bool:
+    """The session holds an authentication ≤ ``MFA_REAUTH_SECONDS`` (10 min) old."""
+    latest = last_authenticated_at(user, session)
+    return latest is not None and time.time() - latest < settings.MFA_REAUTH_SECONDS
 
 
 def active_user_sessions(user: User) -> QuerySet[UserSession]:

@@ -16,8 +16,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from user_agents import parse as parse_user_agent
 
-from apps.core import audit
-from apps.core.exceptions import NotFound, ValidationFailed
+from apps.core import audit, ratelimit
+from apps.core.exceptions import NotFound, RateLimited, ValidationFailed
 
 from .models import User, UserSession
 
@@ -54,6 +54,29 @@ def update_profile(*, actor: User, user: User, **fields: Any) -> User:
         user.full_clean(exclude=["password", "avatar"] if "avatar" not in changed else ["password"])
         user.save(update_fields=changed + ["updated_at"])
     return user
+
+
+# --- re-authentication ---------------------------------------------------------
+
+#: wrong passwords per user before 429 (a stolen session must not brute-force the password)
+PASSWORD_FAILURE_RATE = "5/15m"
+
+
+def confirm_password(*, user: User, password: str | None) -> None:
+    """The user's password, confirming a sensitive change (rate-limited per user)."""
+    rate = ratelimit.Rate.parse(PASSWORD_FAILURE_RATE)
+    bucket = f"reauth-fail:{user.pk}"
+    if ratelimit.peek(bucket, rate) >= rate.limit:
+        raise RateLimited("Too many wrong passwords; wait before trying again.", retry_after=rate.window)
+    if not user.has_usable_password():  # signed up with a social account only
+        raise ValidationFailed(
+            "Set a password for your account first; it is needed to confirm this change.",
+            field="password",
+            code="password_not_set",
+        )
+    if not password or not user.check_password(password):
+        ratelimit.hit(bucket, rate)
+        raise ValidationFailed("The password is not correct.", field="password", code="invalid_password")
 
 
 # --- sessions ---------------------------------------------------------------

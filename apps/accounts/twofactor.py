@@ -27,7 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.core import audit, ratelimit
 from apps.core.exceptions import DomainError, InvalidState, RateLimited
 
-from .selectors import MFA_SESSION_KEY, forget_security_state
+from .selectors import MFA_SESSION_KEY, forget_security_state, security_state
 
 BACKUP_CODE_COUNT = 10
 
@@ -171,6 +171,15 @@ def mark_session_verified(*, request: Any, session: Any, user: Any, device: Any)
         _append_authentication_record(session, user, device)
 
 
+def verify_session(*, request: Any, session: Any, user: Any, code: str) -> Any:
+    """A session signed in before 2FA was enabled (elsewhere) passes the second factor."""
+    if not security_state(user)["has_2fa"]:
+        raise InvalidState("Two-factor authentication is not enabled.", code="mfa_not_enabled")
+    device = verify_code(user=user, code=code, request=request, purpose="session")
+    mark_session_verified(request=request, session=session, user=user, device=device)
+    return device
+
+
 def _append_authentication_record(session: Any, user: Any, device: Any) -> None:
     from allauth.account.internal.flows.login import (
         _AUTHENTICATION_METHODS_USER_SESSION_KEY,
@@ -256,22 +265,30 @@ def confirm_totp(*, user: Any, code: str, request: Any = None, session: Any = No
     return codes
 
 
-def disable_two_factor(*, user: Any, code: str, request: Any = None) -> None:
-    """Remove TOTP and backup codes; a current TOTP or backup code is the proof."""
+def _require_enabled(user: Any) -> None:
     if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         raise InvalidState("Two-factor authentication is not enabled.", code="mfa_not_enabled")
-    verify_code(user=user, code=code, request=request, purpose="disable")
+
+
+def _remove_devices(*, actor: Any, user: Any, action: str) -> None:
+    """Delete every OTP device of the user (TOTP and backup codes), audited as ``action``."""
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
-        audit.record(network=user.network_id, actor=user, action="account.2fa.disabled", target=user)
+        audit.record(network=user.network_id, actor=actor, action=action, target=user)
     forget_security_state(user.pk)
+
+
+def disable_two_factor(*, user: Any, code: str, request: Any = None) -> None:
+    """Remove TOTP and backup codes; a current TOTP or backup code is the proof."""
+    _require_enabled(user)
+    verify_code(user=user, code=code, request=request, purpose="disable")
+    _remove_devices(actor=user, user=user, action="account.2fa.disabled")
 
 
 def regenerate_backup_codes(*, user: Any, code: str, request: Any = None) -> list[str]:
     """Replace every backup code (a current TOTP or backup code is the proof); shown once."""
-    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
-        raise InvalidState("Two-factor authentication is not enabled.", code="mfa_not_enabled")
+    _require_enabled(user)
     verify_code(user=user, code=code, request=request, purpose="backup_codes")
     with transaction.atomic():
         codes = _new_backup_codes(user)
@@ -284,8 +301,4 @@ def regenerate_backup_codes(*, user: Any, code: str, request: Any = None) -> lis
 
 def reset_two_factor(*, actor: Any, user: Any) -> None:
     """Staff action: remove every OTP device of the user (audited)."""
-    with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
-        StaticDevice.objects.filter(user=user).delete()
-        audit.record(network=user.network_id, actor=actor, action="account.2fa.reset", target=user)
-    forget_security_state(user.pk)
+    _remove_devices(actor=actor, user=user, action="account.2fa.reset")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from allauth.account.stages import LoginStageController
 from django import forms
 from django.contrib import messages
@@ -30,21 +33,30 @@ class OTPCodeForm(forms.Form):
         ),
     )
 
+    #: the page's status: a service error answers 400, 409 or 429
+    status = 200
+    retry_after: int | None = None
 
-def _render_code_form(request, template: str, form: OTPCodeForm, context: dict | None = None, status=200):
-    response = render(request, template, {"form": form, **(context or {})}, status=status)
-    retry_after = getattr(form, "retry_after", None)
-    if retry_after:
-        response["Retry-After"] = str(retry_after)
+
+def _submit_code(request: HttpRequest, form: OTPCodeForm, submit: Callable[[str], Any]) -> tuple[bool, Any]:
+    """Run ``submit(code)`` for a valid POST; a service error is shown on the code field instead."""
+    if request.method != "POST" or not form.is_valid():
+        return False, None
+    try:
+        return True, submit(form.cleaned_data["code"])
+    except DomainError as exc:
+        form.add_error("code", exc.message)
+        form.status = exc.status_code
+        if isinstance(exc, RateLimited):
+            form.retry_after = exc.retry_after
+        return False, None
+
+
+def _render_code_form(request, template: str, form: OTPCodeForm, context: dict | None = None):
+    response = render(request, template, {"form": form, **(context or {})}, status=form.status)
+    if form.retry_after:
+        response["Retry-After"] = str(form.retry_after)
     return response
-
-
-def _apply_error(form: OTPCodeForm, exc: DomainError) -> int:
-    """Show a service error on the code field; the page answers 400, 409 or 429."""
-    form.add_error("code", exc.message)
-    if isinstance(exc, RateLimited):
-        form.retry_after = exc.retry_after
-    return exc.status_code
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -67,17 +79,14 @@ def two_factor_authenticate(request: HttpRequest) -> HttpResponse:
     if stage is None:
         return redirect("account_login")
     form = OTPCodeForm(request.POST or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            twofactor.verify_login_code(
-                request=request, user=stage.login.user, code=form.cleaned_data["code"]
-            )
-        except DomainError as exc:
-            status = _apply_error(form, exc)
-        else:
-            return stage.exit()
-    return _render_code_form(request, "mfa/authenticate.html", form, status=status)
+    done, _ = _submit_code(
+        request,
+        form,
+        lambda code: twofactor.verify_login_code(request=request, user=stage.login.user, code=code),
+    )
+    if done:
+        return stage.exit()
+    return _render_code_form(request, "mfa/authenticate.html", form)
 
 
 @login_required
@@ -87,20 +96,16 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if selectors.session_passed_mfa(request.user, request.session):
         return redirect(done)
     form = OTPCodeForm(request.POST or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            device = twofactor.verify_code(
-                user=request.user, code=form.cleaned_data["code"], request=request, purpose="session"
-            )
-        except DomainError as exc:
-            status = _apply_error(form, exc)
-        else:
-            twofactor.mark_session_verified(
-                request=request, session=request.session, user=request.user, device=device
-            )
-            return redirect(done)
-    return _render_code_form(request, "mfa/verify.html", form, {"next": done}, status=status)
+    verified, _ = _submit_code(
+        request,
+        form,
+        lambda code: twofactor.verify_session(
+            request=request, session=request.session, user=request.user, code=code
+        ),
+    )
+    if verified:
+        return redirect(done)
+    return _render_code_form(request, "mfa/verify.html", form, {"next": done})
 
 
 @login_required
@@ -129,19 +134,18 @@ def two_factor_totp(request: HttpRequest) -> HttpResponse:
         return redirect("account_2fa")
     form = OTPCodeForm(request.POST or None)
     form.fields["code"].help_text = "The 6-digit code your authenticator app shows now."
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            codes = twofactor.confirm_totp(
-                user=request.user, code=form.cleaned_data["code"], request=request, session=request.session
-            )
-        except DomainError as exc:
-            status = _apply_error(form, exc)
-        else:
-            request.session[_SHOW_ONCE_KEY] = codes
-            messages.success(request, "Two-factor authentication is on.")
-            return redirect("account_2fa_backup_codes")
-    return _render_code_form(request, "mfa/totp_enrol.html", form, {"enrolment": enrolment}, status=status)
+    confirmed, codes = _submit_code(
+        request,
+        form,
+        lambda code: twofactor.confirm_totp(
+            user=request.user, code=code, request=request, session=request.session
+        ),
+    )
+    if confirmed:
+        request.session[_SHOW_ONCE_KEY] = codes
+        messages.success(request, "Two-factor authentication is on.")
+        return redirect("account_2fa_backup_codes")
+    return _render_code_form(request, "mfa/totp_enrol.html", form, {"enrolment": enrolment})
 
 
 @login_required
@@ -151,21 +155,18 @@ def two_factor_backup_codes(request: HttpRequest) -> HttpResponse:
     if not selectors.has_confirmed_totp(request.user):
         return redirect("account_2fa")
     form = OTPCodeForm(request.POST or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            codes = twofactor.regenerate_backup_codes(
-                user=request.user, code=form.cleaned_data["code"], request=request
-            )
-        except DomainError as exc:
-            status = _apply_error(form, exc)
-        else:
-            request.session[_SHOW_ONCE_KEY] = codes
-            messages.success(request, "New backup codes created; the old ones no longer work.")
-            return redirect("account_2fa_backup_codes")
+    regenerated, codes = _submit_code(
+        request,
+        form,
+        lambda code: twofactor.regenerate_backup_codes(user=request.user, code=code, request=request),
+    )
+    if regenerated:
+        request.session[_SHOW_ONCE_KEY] = codes
+        messages.success(request, "New backup codes created; the old ones no longer work.")
+        return redirect("account_2fa_backup_codes")
     codes = request.session.pop(_SHOW_ONCE_KEY, None) if request.method == "GET" else None
     context = {"codes": codes, "status": selectors.two_factor_status(request.user)}
-    response = _render_code_form(request, "mfa/backup_codes.html", form, context, status=status)
+    response = _render_code_form(request, "mfa/backup_codes.html", form, context)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -176,13 +177,12 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
     if not selectors.has_confirmed_totp(request.user):
         return redirect("account_2fa")
     form = OTPCodeForm(request.POST or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            twofactor.disable_two_factor(user=request.user, code=form.cleaned_data["code"], request=request)
-        except DomainError as exc:
-            status = _apply_error(form, exc)
-        else:
-            messages.success(request, "Two-factor authentication is off.")
-            return redirect("account_2fa")
-    return _render_code_form(request, "mfa/disable.html", form, status=status)
+    disabled, _ = _submit_code(
+        request,
+        form,
+        lambda code: twofactor.disable_two_factor(user=request.user, code=code, request=request),
+    )
+    if disabled:
+        messages.success(request, "Two-factor authentication is off.")
+        return redirect("account_2fa")
+    return _render_code_form(request, "mfa/disable.html", form)

@@ -1,8 +1,7 @@
-"""Reads: the cached prefix lookup of the hot path, and the keys a user may see."""
+"""Reads: the key and user loads behind the hot path's cache, and the keys a user may see."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,16 +12,10 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from apps.core.redis import get_redis, key
-
 from .models import ApiKey
 
+#: how long ``hotpath`` caches a key's principal
 PREFIX_CACHE_SECONDS = 60
-_MISSING = ""
-
-
-def _prefix_cache_key(prefix: str) -> str:
-    return key("apikeys", "prefix", prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,40 +32,6 @@ class KeyRecord:
     allowed_ips: tuple[str, ...]
     expires_at: float | None  # epoch seconds
     revoked: bool
-
-    def to_json(self) -> str:
-        return json.dumps(
-            [
-                self.id,
-                self.prefix,
-                self.network_id,
-                self.user_id,
-                self.organization_id,
-                self.secret_hash,
-                self.scopes,
-                self.allowed_ips,
-                self.expires_at,
-                self.revoked,
-            ]
-        )
-
-    @classmethod
-    def from_json(cls, raw: str) -> KeyRecord:
-        (id_, prefix, network_id, user_id, org_id, secret_hash, scopes, ips, expires_at, revoked) = (
-            json.loads(raw)
-        )
-        return cls(
-            id_,
-            prefix,
-            network_id,
-            user_id,
-            org_id,
-            secret_hash,
-            tuple(scopes),
-            tuple(ips),
-            expires_at,
-            revoked,
-        )
 
     def to_instance(self, *, user: Any) -> ApiKey:
         """An unsaved-looking ApiKey bound to the loaded user and its network (no queries)."""
@@ -96,12 +55,7 @@ class KeyRecord:
 
 
 def key_record(prefix: str) -> KeyRecord | None:
-    """The key with this prefix, from Redis (60 s) or one indexed query; None if unknown."""
-    client = get_redis()
-    name = _prefix_cache_key(prefix)
-    raw = client.get(name)
-    if raw is not None:
-        return KeyRecord.from_json(raw) if raw != _MISSING else None
+    """The key with this prefix in one indexed query (``hotpath`` caches it); None if unknown."""
     row = (
         ApiKey.objects.filter(prefix=prefix)
         .values_list(
@@ -118,10 +72,9 @@ def key_record(prefix: str) -> KeyRecord | None:
         .first()
     )
     if row is None:
-        client.set(name, _MISSING, ex=PREFIX_CACHE_SECONDS)
         return None
     key_id, network_id, user_id, org_id, secret_hash, scopes, ips, expires_at, revoked_at = row
-    record = KeyRecord(
+    return KeyRecord(
         id=str(key_id),
         prefix=prefix,
         network_id=str(network_id),
@@ -133,8 +86,6 @@ def key_record(prefix: str) -> KeyRecord | None:
         expires_at=expires_at.timestamp() if expires_at else None,
         revoked=revoked_at is not None,
     )
-    client.set(name, record.to_json(), ex=PREFIX_CACHE_SECONDS)
-    return record
 
 
 @lru_cache(maxsize=1)
@@ -180,23 +131,20 @@ def user_with_network(user_id: Any) -> Any:
 
 
 def forget_prefix(prefix: str) -> None:
-    from .hotpath import forget
-
-    get_redis().delete(_prefix_cache_key(prefix))
-    forget([prefix])
+    forget_prefixes([prefix])
 
 
 def forget_prefixes(prefixes: list[str]) -> None:
+    """Drop the cached principals of these keys."""
     from .hotpath import forget
 
-    if prefixes:
-        get_redis().delete(*[_prefix_cache_key(p) for p in prefixes])
-        forget(prefixes)
+    forget(prefixes)
 
 
 def organization_allows_key(*, organization_id: Any, user: Any) -> bool:
     """An org-limited key works while the org is live, allows keys and the user belongs to it."""
     from apps.organizations.models import Organization, OrganizationMember
+    from apps.organizations.selectors import api_keys_allowed
 
     org = (
         Organization.objects.filter(pk=organization_id, archived_at__isnull=True)
@@ -215,18 +163,6 @@ def organization_allows_key(*, organization_id: Any, user: Any) -> bool:
     if not (org.caller_is_member or (user.is_ai and user.agent_owner_organization_id == org.pk)):
         return False
     return api_keys_allowed(org)
-
-
-def api_keys_allowed(org: Any) -> bool:
-    """The organization's policy (the organizations app's selector when it exists)."""
-    try:
-        from apps.organizations.selectors import api_keys_allowed as org_selector
-    except ImportError:
-        org_selector = None
-    if org_selector is not None:
-        return bool(org_selector(org))
-    policy = getattr(org, "security_policy", None)
-    return policy is None or bool(policy.api_keys_allowed)
 
 
 def manageable_agents_q(user: Any, *, prefix: str = "") -> Q:

@@ -57,6 +57,13 @@ def normalize_allowed_ips(values: list[str] | None) -> list[str]:
     return out
 
 
+def _validated_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Name the key.", field="name")
+    return name[:200]
+
+
 def _validated_scopes(scopes: list[str]) -> list[str]:
     try:
         expanded = expand_scopes(scopes)
@@ -145,9 +152,7 @@ def create_api_key(
 ) -> IssuedKey:
     """Mint a key for the actor or one of the agents they manage; the token is returned once."""
     key_user = _check_key_owner(actor=actor, agent=agent)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("Name the key.", field="name")
+    name = _validated_name(name)
     scope_list = _validated_scopes(scopes)
     expiry = _validated_expiry(expires_at)
     ips = normalize_allowed_ips(allowed_ips)
@@ -157,7 +162,7 @@ def create_api_key(
         network_id=key_user.network_id,
         user=key_user,
         organization=organization,
-        name=name[:200],
+        name=name,
         scopes=scope_list,
         allowed_ips=ips,
         expires_at=expiry,
@@ -177,10 +182,7 @@ def create_api_key(
 @transaction.atomic
 def rename_api_key(*, actor: User, api_key: ApiKey, name: str) -> ApiKey:
     ensure_same_network(actor.network_id, api_key)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("Name the key.", field="name")
-    ApiKey.objects.filter(pk=api_key.pk).update(name=name[:200], updated_at=timezone.now())
+    ApiKey.objects.filter(pk=api_key.pk).update(name=_validated_name(name), updated_at=timezone.now())
     api_key.refresh_from_db()
     return api_key
 

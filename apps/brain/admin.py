@@ -1,9 +1,10 @@
-"""Back office for the project brain (read-mostly; writes go through the API's rules)."""
+"""Back office for the project brain (read-mostly; milestone edits go through the service)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
+from . import services
 from .models import ProjectDecision, ProjectMilestone
 
 
@@ -13,10 +14,16 @@ class ProjectDecisionAdmin(admin.ModelAdmin):
     list_filter = ("status", "network")
     search_fields = ("title", "project__name", "project__slug", "author__handle")
     list_select_related = ("project", "author")
-    readonly_fields = (
+    fields = (
         "network",
         "project",
         "number",
+        "title",
+        "context",
+        "decision",
+        "consequences",
+        "tags",
+        "links",
         "status",
         "author",
         "decided_by",
@@ -25,16 +32,6 @@ class ProjectDecisionAdmin(admin.ModelAdmin):
         "agent_decision_id",
         "created_at",
         "updated_at",
-    )
-    fields = (
-        *readonly_fields[:3],
-        "title",
-        "context",
-        "decision",
-        "consequences",
-        "tags",
-        "links",
-        *readonly_fields[3:],
     )
     # accepted decisions are immutable except their status: staff read, never edit
     readonly_fields = fields
@@ -79,3 +76,8 @@ class ProjectMilestoneAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def save_model(self, request, obj: ProjectMilestone, form, change: bool) -> None:
+        services.update_milestone(
+            actor=request.user, milestone=obj, **{name: form.cleaned_data[name] for name in form.changed_data}
+        )

@@ -8,7 +8,6 @@ rejecting, deprecating and every milestone write need maintain.
 from __future__ import annotations
 
 import json
-from functools import cached_property
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
@@ -21,10 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.models import User
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
-from apps.projects import permissions, selectors
+from apps.core.api import NetworkScopedRelatedField
+from apps.projects import permissions
 from apps.projects.api.serializers import status_field
-from apps.projects.models import Project
+from apps.projects.api.views import ProjectNestedViewSet, ProjectRowViewSet
 
 from . import services
 from .models import DecisionStatus, MilestoneStatus, ProjectDecision, ProjectMilestone
@@ -149,17 +148,8 @@ class MilestoneCompleteSerializer(serializers.Serializer):
     force = serializers.BooleanField(default=False, help_text="Complete even with open tasks.")
 
 
-class _ProjectChildViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class _ProjectChildViewSet(ProjectNestedViewSet):
     scope_resource = "brain"
-
-    @cached_property
-    def project(self) -> Project:
-        return selectors.project_for(
-            network=self.network, viewer=self.request.user, pk=self.kwargs["project_pk"]
-        )
-
-    def scope_queryset(self, qs: QuerySet) -> QuerySet:
-        return qs.filter(project=self.project)
 
 
 @extend_schema(tags=["brain"])
@@ -233,17 +223,8 @@ class ProjectMilestoneListViewSet(_ProjectChildViewSet):
         return Response(ProjectMilestoneSerializer(milestone).data, status=status.HTTP_201_CREATED)
 
 
-class _BrainDetailViewSet(NetworkScopedViewSet, mixins.RetrieveModelMixin):
+class _BrainDetailViewSet(ProjectRowViewSet):
     scope_resource = "brain"
-
-    def scope_queryset(self, qs: QuerySet) -> QuerySet:
-        return selectors.visible_rows(qs, viewer=self.request.user).select_related("project")
-
-    def _row(self, permission: str | None) -> Any:
-        row = self.get_object()
-        if permission:
-            permissions.require(self.request.user, row.project, permission)
-        return row
 
 
 @extend_schema(tags=["brain"])
@@ -254,7 +235,7 @@ class ProjectDecisionViewSet(_BrainDetailViewSet):
 
     @extend_schema(request=DecisionUpdateSerializer, responses=ProjectDecisionSerializer)
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
-        decision = self._row(None)
+        decision = self.get_object()
         level = permissions.require(request.user, decision.project, "brain.propose")
         if decision.author_id != request.user.pk and level < permissions.Level.MAINTAIN:
             permissions.require(request.user, decision.project, "brain.decide")

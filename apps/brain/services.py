@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from apps.core.api import ensure_same_network
 from apps.core.exceptions import Conflict, InvalidState, ValidationFailed
-from apps.projects.models import Project, ProjectStatus
+from apps.projects.models import Project
+from apps.projects.services.infra import lock_active_project
 
 from .models import DecisionStatus, MilestoneStatus, ProjectDecision, ProjectMilestone
 
@@ -37,13 +38,6 @@ MILESTONE_MOVES: dict[str, frozenset[str]] = {
     MilestoneStatus.CANCELLED: frozenset({MilestoneStatus.PLANNED}),
     MilestoneStatus.COMPLETED: frozenset({MilestoneStatus.ACTIVE}),
 }
-
-
-def _lock_active_project(project: Project) -> Project:
-    project = Project.objects.select_for_update().get(pk=project.pk)
-    if project.status != ProjectStatus.ACTIVE:
-        raise InvalidState("The project is archived.")
-    return project
 
 
 def _check_supersedes(project: Project, supersedes: ProjectDecision | None, *, current: Any = None) -> None:
@@ -84,7 +78,7 @@ def propose_decision(
     supersedes: ProjectDecision | None = None,
     agent_decision_id: Any = None,
 ) -> ProjectDecision:
-    project = _lock_active_project(project)
+    project = lock_active_project(project)
     _check_supersedes(project, supersedes)
     last = ProjectDecision.objects.filter(project=project).aggregate(last=Max("number"))["last"] or 0
     return ProjectDecision.objects.create(
@@ -159,9 +153,7 @@ def accept_decision(*, actor: Any, decision: ProjectDecision) -> ProjectDecision
             pk=decision.supersedes_id, project_id=decision.project_id, status=DecisionStatus.ACCEPTED
         ).update(status=DecisionStatus.SUPERSEDED, updated_at=now)
         if not moved:
-            raise InvalidState(
-                "The decision this one supersedes is no longer accepted.", code="invalid_state"
-            )
+            raise InvalidState("The decision this one supersedes is no longer accepted.")
     return decision
 
 
@@ -208,7 +200,7 @@ def create_milestone(
     position: int = 0,
     owner: Any = None,
 ) -> ProjectMilestone:
-    project = _lock_active_project(project)
+    project = lock_active_project(project)
     ensure_same_network(project.network_id, owner)
     if status not in (MilestoneStatus.PLANNED, MilestoneStatus.ACTIVE):
         raise ValidationFailed("A new milestone is planned or active.", field="status")

@@ -90,7 +90,16 @@ class MemberInlineFormSet(_ServiceFormSet):
             )
 
 
-class OrganizationMemberInline(admin.TabularInline):
+class _ServiceInline(admin.options.InlineModelAdmin):
+    """Hands the request to its ``_ServiceFormSet`` (the services need the acting staff user)."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.request = request
+        return formset
+
+
+class OrganizationMemberInline(_ServiceInline, admin.TabularInline):
     model = OrganizationMember
     formset = MemberInlineFormSet
     fk_name = "organization"
@@ -103,13 +112,8 @@ class OrganizationMemberInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.request = request
-        return formset
 
-
-class _OneToOneInline(admin.StackedInline):
+class _OneToOneInline(_ServiceInline, admin.StackedInline):
     can_delete = False
     extra = 0
     max_num = 1
@@ -136,11 +140,6 @@ class OrganizationSettingsInline(_OneToOneInline):
     formset = SettingsInlineFormSet
     fields = services.organizations.SETTINGS_FIELDS
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.request = request
-        return formset
-
 
 class OrganizationSecurityPolicyInline(_OneToOneInline):
     model = OrganizationSecurityPolicy
@@ -148,18 +147,13 @@ class OrganizationSecurityPolicyInline(_OneToOneInline):
     fields = (*services.organizations.POLICY_FIELDS, "updated_by")
     readonly_fields = ("updated_by",)
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.request = request
-        return formset
-
 
 class OrganizationAdminForm(forms.ModelForm):
     website_url = forms.URLField(max_length=500, required=False, assume_scheme="https")
 
     class Meta:
         model = Organization
-        fields = ("name", "slug", "description", "website_url", "billing_email")
+        fields = services.organizations.PROFILE_FIELDS
 
 
 class TransferForm(forms.Form):

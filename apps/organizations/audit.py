@@ -23,9 +23,9 @@ class AuditContext:
 
 def audit_context(request: Any) -> AuditContext:
     from apps.accounts.services import client_ip
+    from apps.apikeys.permissions import request_api_key
 
-    auth = getattr(request, "auth", None)
-    return AuditContext(ip=client_ip(request), api_key=auth if getattr(auth, "is_api_key", False) else None)
+    return AuditContext(ip=client_ip(request), api_key=request_api_key(request))
 
 
 def record_org_event(

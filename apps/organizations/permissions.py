@@ -45,6 +45,8 @@ from typing import Any
 
 from rest_framework import exceptions, permissions
 
+from apps.apikeys.permissions import request_api_key
+
 from . import roles
 
 
@@ -111,40 +113,21 @@ def request_role(request: Any, organization: Any) -> str | None:
     return cache[organization.pk]
 
 
-def _api_key(request: Any) -> Any:
-    auth = getattr(request, "auth", None)
-    return auth if getattr(auth, "is_api_key", False) else None
-
-
 def _session_authenticated_at(request: Any, user: Any) -> float | None:
     """When this request's session started or last re-authenticated (epoch seconds)."""
     from apps.accounts.models import UserSession
     from apps.accounts.permissions import request_session
+    from apps.accounts.selectors import last_authenticated_at
 
     session = request_session(request)
     if session is None or not getattr(session, "session_key", None):
         return None
-    stamps: list[float] = []
     created = (
         UserSession.objects.filter(session_key=session.session_key, user_id=user.pk)
         .values_list("created_at", flat=True)
         .first()
     )
-    if created is not None:
-        stamps.append(created.timestamp())
-    try:
-        from allauth.account.internal.flows.login import (
-            _AUTHENTICATION_METHODS_USER_SESSION_KEY,
-            AUTHENTICATION_METHODS_SESSION_KEY,
-        )
-    except ImportError:  # pragma: no cover — allauth internals moved
-        records = None
-    else:
-        records = None
-        if session.get(_AUTHENTICATION_METHODS_USER_SESSION_KEY) == str(user.pk):
-            records = session.get(AUTHENTICATION_METHODS_SESSION_KEY)
-    if isinstance(records, list):
-        stamps.extend(float(r.get("at", 0)) for r in records if isinstance(r, dict) and r.get("at"))
+    stamps = [t for t in (created and created.timestamp(), last_authenticated_at(user, session)) if t]
     return max(stamps) if stamps else None
 
 
@@ -154,7 +137,7 @@ def enforce_security_policy(request: Any, organization: Any) -> None:
     from .services import ip_in_allowlist
 
     user = request.user
-    api_key = _api_key(request)
+    api_key = request_api_key(request)
     if api_key is not None and api_key.organization_id and api_key.organization_id != organization.pk:
         raise ApiKeyWrongOrganization()
     policy = security_policy(organization)
@@ -198,14 +181,8 @@ def check_org_access(request: Any, organization: Any, permission: str | None) ->
         if permission is None:
             return None
         raise NotOrgMember()
-    if permission is not None:
-        org_settings = None
-        if role == roles.MEMBER and permission in roles.MEMBER_SETTING:
-            from .services._base import org_settings as load_settings
-
-            org_settings = load_settings(organization)
-        if not roles.role_allows(role, permission, org_settings):
-            raise OrgPermissionDenied()
+    if permission is not None and not roles.org_role_allows(role, organization, permission):
+        raise OrgPermissionDenied()
     enforce_security_policy(request, organization)
     done.add((organization.pk, permission))
     return role

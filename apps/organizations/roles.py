@@ -75,12 +75,16 @@ def member_role(user: Any, organization: Any) -> str | None:
     )
 
 
-def has_org_permission(user: Any, organization: Any, permission: str) -> bool:
-    role = member_role(user, organization)
+def org_role_allows(role: str | None, organization: Any, permission: str) -> bool:
+    """``role_allows`` for a role held in ``organization``; its settings row is read only for members."""
     org_settings = None
     if role == MEMBER and permission in MEMBER_SETTING:
         org_settings = getattr(organization, "settings", None)
     return role_allows(role, permission, org_settings)
+
+
+def has_org_permission(user: Any, organization: Any, permission: str) -> bool:
+    return org_role_allows(member_role(user, organization), organization, permission)
 
 
 def grantable_roles(actor_role: str | None, org_settings: Any = None) -> frozenset[str]:

@@ -7,8 +7,6 @@ from typing import Any
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from apps.core.models import AuditEvent
-
 from .models import Organization, OrganizationMember, OrganizationSecurityPolicy
 
 
@@ -23,6 +21,10 @@ def security_policy(org: Organization) -> OrganizationSecurityPolicy | None:
         return org.security_policy
     except OrganizationSecurityPolicy.DoesNotExist:
         return None
+
+
+def _active_organization_ids(user: Any) -> QuerySet[OrganizationMember]:
+    return OrganizationMember.objects.filter(user_id=user.pk, status="active").values("organization_id")
 
 
 def with_viewer_role(qs: QuerySet[Organization], *, viewer: Any) -> QuerySet[Organization]:
@@ -49,51 +51,21 @@ def visible_organizations(qs: QuerySet[Organization], *, viewer: Any) -> QuerySe
     Live orgs are visible to everyone in the network; archived ones only to
     their members.
     """
-    member_of = OrganizationMember.objects.filter(user_id=viewer.pk, status="active").values(
-        "organization_id"
-    )
-    return qs.filter(Q(archived_at__isnull=True) | Q(pk__in=member_of))
+    return qs.filter(Q(archived_at__isnull=True) | Q(pk__in=_active_organization_ids(viewer)))
 
 
 def user_organizations(
     qs: QuerySet[Organization], *, user: Any, archived: bool = False
 ) -> QuerySet[Organization]:
     """The orgs the user is an active member of (live ones, or archived ones)."""
-    member_of = OrganizationMember.objects.filter(user_id=user.pk, status="active").values("organization_id")
-    return qs.filter(pk__in=member_of, archived_at__isnull=not archived)
-
-
-def organization_members(
-    organization: Organization, *, include_invited: bool = False, status: str | None = None
-) -> QuerySet[OrganizationMember]:
-    qs = OrganizationMember.objects.filter(
-        network_id=organization.network_id, organization=organization
-    ).select_related("user", "invited_by")
-    if status:
-        qs = qs.filter(status=status)
-    if not include_invited:
-        qs = qs.filter(status=OrganizationMember.Status.ACTIVE)
-    return qs
+    return qs.filter(pk__in=_active_organization_ids(user), archived_at__isnull=not archived)
 
 
 def visible_memberships(qs: QuerySet[OrganizationMember], *, viewer: Any) -> QuerySet[OrganizationMember]:
     """Member rows (of a network-filtered queryset) in orgs where the viewer is an active member."""
-    member_of = OrganizationMember.objects.filter(user_id=viewer.pk, status="active").values(
-        "organization_id"
+    return qs.filter(organization_id__in=_active_organization_ids(viewer)).select_related(
+        "organization", "user"
     )
-    return qs.filter(organization_id__in=member_of).select_related("organization", "user")
-
-
-def organization_audit_events(organization: Organization) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(
-        network_id=organization.network_id, organization=organization
-    ).select_related("actor")
-
-
-def owner_count(organization: Organization) -> int:
-    return OrganizationMember.objects.filter(
-        organization=organization, status="active", role=OrganizationMember.Role.OWNER
-    ).count()
 
 
 def active_member_user_ids(organization: Organization) -> list[Any]:

@@ -30,7 +30,6 @@ class AccountDeletionRequestAdmin(ReadOnlyAdmin):
     list_filter = ("status", "network")
     search_fields = ("user__email", "user__handle")
     list_select_related = ("user", "network")
-    readonly_fields = ("error",)
     actions = ("cancel_selected", "run_now")
 
     def _run(self, request: HttpRequest, queryset: QuerySet, fn: Callable[..., Any], verb: str) -> None:

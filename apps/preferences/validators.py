@@ -34,12 +34,6 @@ def locale_choices() -> list[str]:
     return [code for code, _name in settings.LANGUAGES]
 
 
-def validate_locale(value: str) -> str:
-    if value not in locale_choices():
-        raise ValidationError("Unsupported locale.")
-    return value
-
-
 def validate_notification_choices(value: Any) -> dict[str, dict[str, bool]]:
     """``{kind: {push?, email?, in_app?: bool}}``; omitted channels keep their default."""
     if not isinstance(value, dict):

@@ -77,10 +77,6 @@ def project_level(user: Any, project: Project) -> Level:
     return level
 
 
-def has_permission(user: Any, project: Project, permission: str) -> bool:
-    return project_level(user, project) >= PERMISSIONS[permission]
-
-
 def require(user: Any, project: Project, permission: str) -> Level:
     """Raise unless ``user`` has ``permission`` on ``project``; returns the level."""
     needed = PERMISSIONS[permission]

@@ -1,8 +1,7 @@
 """Joins to other domains: an archived organization archives its projects.
 
-The organizations app announces archiving with an ``organization_archived``
-signal (``apps/organizations/signals.py``); until it exists, its archive
-service may call ``services.archive_organization_projects`` directly.
+The organizations app announces archiving with its ``organization_archived``
+signal (``apps/organizations/signals.py``), inside the archiving transaction.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ def _on_organization_archived(
 
 
 def connect() -> None:
-    try:
-        from apps.organizations.signals import organization_archived
-    except ImportError:
-        return
+    from apps.organizations.signals import organization_archived
+
     organization_archived.connect(_on_organization_archived, dispatch_uid="projects.archive_org_projects")

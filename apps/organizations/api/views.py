@@ -6,9 +6,10 @@ policy); services repeat the role check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -155,8 +156,7 @@ class OrganizationMemberListViewSet(_OrgNestedViewSet, mixins.ListModelMixin):
     def scope_queryset(self, qs: QuerySet[OrganizationMember]) -> QuerySet[OrganizationMember]:
         org = self.organization
         qs = qs.filter(organization=org).select_related("user")
-        role = request_role(self.request, org)
-        may_invite = roles.role_allows(role, "org.members.invite", services.settings_of(org))
+        may_invite = roles.org_role_allows(request_role(self.request, org), org, "org.members.invite")
         wanted = self.request.query_params.get("status")
         if wanted == OrganizationMember.Status.INVITED:
             qs = qs.filter(status=wanted) if may_invite else qs.none()
@@ -260,6 +260,23 @@ class _SingletonViewSet(_OrgNestedViewSet):
     """GET/PATCH of an org's 1:1 row (the org comes from ``{organization_pk}``)."""
 
     http_method_names = ["get", "patch", "head", "options"]
+    # the services that read and update the row (set by each subclass)
+    row_of: Callable[[Organization], Model]
+    update_row: Callable[..., Model]
+
+    def retrieve(self, request: Request, organization_pk: str | None = None) -> Response:
+        return Response(self.get_serializer(self.row_of(self.organization)).data)
+
+    def partial_update(self, request: Request, organization_pk: str | None = None) -> Response:
+        serializer = self.get_serializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        row = self.update_row(
+            actor=request.user,
+            organization=self.organization,
+            via=audit_context(request),
+            **serializer.validated_data,
+        )
+        return Response(self.get_serializer(row).data)
 
 
 @extend_schema(tags=["organizations"])
@@ -267,24 +284,8 @@ class OrganizationSettingsViewSet(_SingletonViewSet):
     queryset = OrganizationSettings.objects.all()
     serializer_class = OrganizationSettingsSerializer
     org_permissions = {"retrieve": "org.view", "partial_update": "org.edit"}
-
-    @extend_schema(responses=OrganizationSettingsSerializer)
-    def retrieve(self, request: Request, organization_pk: str | None = None) -> Response:
-        return Response(OrganizationSettingsSerializer(services.settings_of(self.organization)).data)
-
-    @extend_schema(
-        request=OrganizationSettingsSerializer(partial=True), responses=OrganizationSettingsSerializer
-    )
-    def partial_update(self, request: Request, organization_pk: str | None = None) -> Response:
-        serializer = OrganizationSettingsSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        row = services.update_settings(
-            actor=request.user,
-            organization=self.organization,
-            via=audit_context(request),
-            **serializer.validated_data,
-        )
-        return Response(OrganizationSettingsSerializer(row).data)
+    row_of = staticmethod(services.settings_of)
+    update_row = staticmethod(services.update_settings)
 
 
 @extend_schema(tags=["organizations"])
@@ -292,25 +293,8 @@ class OrganizationSecurityPolicyViewSet(_SingletonViewSet):
     queryset = OrganizationSecurityPolicy.objects.all()
     serializer_class = OrganizationSecurityPolicySerializer
     org_permissions = {"retrieve": "org.security_policy.view", "partial_update": "org.security_policy"}
-
-    @extend_schema(responses=OrganizationSecurityPolicySerializer)
-    def retrieve(self, request: Request, organization_pk: str | None = None) -> Response:
-        return Response(OrganizationSecurityPolicySerializer(services.policy_of(self.organization)).data)
-
-    @extend_schema(
-        request=OrganizationSecurityPolicySerializer(partial=True),
-        responses=OrganizationSecurityPolicySerializer,
-    )
-    def partial_update(self, request: Request, organization_pk: str | None = None) -> Response:
-        serializer = OrganizationSecurityPolicySerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        row = services.update_security_policy(
-            actor=request.user,
-            organization=self.organization,
-            via=audit_context(request),
-            **serializer.validated_data,
-        )
-        return Response(OrganizationSecurityPolicySerializer(row).data)
+    row_of = staticmethod(services.policy_of)
+    update_row = staticmethod(services.update_security_policy)
 
 
 @extend_schema(tags=["organizations"])

@@ -22,13 +22,6 @@ def org_settings(organization: Organization) -> OrganizationSettings | None:
         return None
 
 
-def org_policy(organization: Organization) -> OrganizationSecurityPolicy | None:
-    try:
-        return organization.security_policy
-    except OrganizationSecurityPolicy.DoesNotExist:
-        return None
-
-
 def require(actor: Any, organization: Organization, permission: str, *, as_staff: bool = False) -> str | None:
     """The actor's role in the org, once ``permission`` is checked against the §21 matrix.
 
@@ -43,7 +36,7 @@ def require(actor: Any, organization: Organization, permission: str, *, as_staff
     role = roles.member_role(actor, organization)
     if role is None:
         raise PermissionDenied("You are not a member of this organization.", code="not_org_member")
-    if not roles.role_allows(role, permission, org_settings(organization) if role == roles.MEMBER else None):
+    if not roles.org_role_allows(role, organization, permission):
         raise PermissionDenied(
             "Your role in this organization does not allow this.", code="org_permission_denied"
         )

@@ -8,8 +8,6 @@ must be allowed by the security policy.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,8 +18,9 @@ from django.utils import timezone
 
 from apps.core.api import ensure_same_network
 from apps.core.exceptions import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.core.tokens import hash_token, new_token
 
-from .. import roles
+from .. import roles, selectors
 from ..audit import AuditContext, record_org_event
 from ..models import Organization, OrganizationMember
 from ._base import (
@@ -29,7 +28,6 @@ from ._base import (
     ensure_live,
     forget_security_state_on_commit,
     lock,
-    org_policy,
     org_settings,
     require,
 )
@@ -44,15 +42,9 @@ class IssuedInvitation:
     token: str  # the only copy: it is mailed, never stored
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _check_grant(
-    *, actor_role: str | None, organization: Organization, role: str, as_staff: bool, field: str = "role"
-) -> None:
+def _check_grant(*, actor_role: str | None, organization: Organization, role: str, as_staff: bool) -> None:
     if role not in roles.ALL_ROLES:
-        raise ValidationFailed(f"Unknown role {role!r}.", field=field)
+        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
     if as_staff:
         return
     if role == roles.OWNER and actor_role != roles.OWNER:
@@ -68,15 +60,16 @@ def _check_agent_role(user: Any, role: str) -> None:
         )
 
 
-def _owners(org: Organization) -> int:
-    return OrganizationMember.objects.filter(organization=org, status=Status.ACTIVE, role=roles.OWNER).count()
-
-
-def _last_owner() -> Conflict:
-    return Conflict(
-        "An organization needs at least one owner; transfer ownership or promote another owner first.",
-        code="last_owner",
-    )
+def _ensure_not_last_owner(org: Organization, row: OrganizationMember) -> None:
+    """Refuse to demote or remove ``row`` when it is the org's only active owner."""
+    if row.role != roles.OWNER or row.status != Status.ACTIVE:
+        return
+    owners = OrganizationMember.objects.filter(organization=org, status=Status.ACTIVE, role=roles.OWNER)
+    if owners.count() <= 1:
+        raise Conflict(
+            "An organization needs at least one owner; transfer ownership or promote another owner first.",
+            code="last_owner",
+        )
 
 
 @transaction.atomic
@@ -109,7 +102,7 @@ def add_member(
             )
         if user.agent_status == "disabled":
             raise ValidationFailed("This agent is disabled.", field="user", code="user_inactive")
-    elif not domain_allowed(user.email, org_policy(org)):
+    elif not domain_allowed(user.email, selectors.security_policy(org)):
         raise ValidationFailed(
             "This user's email domain is not allowed by the organization's security policy.",
             field="user",
@@ -162,7 +155,7 @@ def invite_member(
     org = lock(organization)
     ensure_live(org)
     _check_grant(actor_role=actor_role, organization=org, role=role, as_staff=as_staff)
-    if not domain_allowed(email, org_policy(org)):
+    if not domain_allowed(email, selectors.security_policy(org)):
         raise ValidationFailed(
             "This email domain is not allowed by the organization's security policy.",
             field="email",
@@ -181,7 +174,7 @@ def invite_member(
                 code="already_invited",
             )
         pending.delete()
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     member = OrganizationMember.objects.create(
         network_id=org.network_id,
         organization=org,
@@ -245,25 +238,21 @@ def accept_invitation(*, user: Any, token: str, via: AuditContext | None = None)
         )
     if not EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists():
         raise PermissionDenied("Verify your email address first.", code="email_not_verified")
-    if not domain_allowed(email, org_policy(org)):
+    if not domain_allowed(email, selectors.security_policy(org)):
         raise PermissionDenied(
             "Your email domain is not allowed by the organization's security policy.",
             code="email_domain_not_allowed",
         )
     if OrganizationMember.objects.filter(organization=org, user=user).exists():
         raise Conflict("You are already a member of this organization.", code="already_member")
-    now = timezone.now()
-    updated = OrganizationMember.objects.filter(pk=invitation.pk, status=Status.INVITED).update(
-        user=user,
-        status=Status.ACTIVE,
-        joined_at=now,
-        invite_token_hash=None,
-        invite_expires_at=None,
-        updated_at=now,
+    invitation.user = user
+    invitation.status = Status.ACTIVE
+    invitation.joined_at = timezone.now()
+    invitation.invite_token_hash = None
+    invitation.invite_expires_at = None
+    invitation.save(
+        update_fields=["user", "status", "joined_at", "invite_token_hash", "invite_expires_at", "updated_at"]
     )
-    if not updated:
-        raise InvalidState("This invitation was already used.", code="invalid_state")
-    invitation.refresh_from_db()
     record_org_event(
         organization=org,
         actor=user,
@@ -299,22 +288,15 @@ def change_member_role(
         raise NotFound()
     if row.role == role:
         return row
-    if role not in roles.ALL_ROLES:
-        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+    _check_grant(actor_role=actor_role, organization=org, role=role, as_staff=as_staff)
     if row.role == roles.OWNER and not as_staff and actor_role != roles.OWNER:
         raise PermissionDenied("Only owners can change an owner's role.", code="only_owners_grant_owner")
-    _check_grant(actor_role=actor_role, organization=org, role=role, as_staff=as_staff)
     if row.user is not None:
         _check_agent_role(row.user, role)
-    if row.role == roles.OWNER and row.status == Status.ACTIVE and _owners(org) <= 1:
-        raise _last_owner()
+    _ensure_not_last_owner(org, row)
     previous = row.role
-    updated = OrganizationMember.objects.filter(pk=row.pk, role=previous).update(
-        role=role, updated_at=timezone.now()
-    )
-    if not updated:
-        raise InvalidState("The role changed meanwhile; reload and retry.")
     row.role = role
+    row.save(update_fields=["role", "updated_at"])
     record_org_event(
         organization=org,
         actor=actor,
@@ -352,8 +334,7 @@ def remove_member(
         raise PermissionDenied("Only owners can remove an owner.", code="only_owners_grant_owner")
     if invited and row.role in roles.ELEVATED_ROLES and not as_staff:
         _check_grant(actor_role=actor_role, organization=org, role=row.role, as_staff=False)
-    if row.status == Status.ACTIVE and row.role == roles.OWNER and _owners(org) <= 1:
-        raise _last_owner()
+    _ensure_not_last_owner(org, row)
     row.delete()
     record_org_event(
         organization=org,
@@ -380,8 +361,7 @@ def leave_organization(*, actor: Any, organization: Organization, via: AuditCont
     )
     if row is None:
         raise NotFound()
-    if row.role == roles.OWNER and _owners(org) <= 1:
-        raise _last_owner()
+    _ensure_not_last_owner(org, row)
     row.delete()
     record_org_event(
         organization=org,

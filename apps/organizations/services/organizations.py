@@ -26,7 +26,6 @@ from ._base import (
     forget_security_state_on_commit,
     lock,
     normalise_domains,
-    org_policy,
     org_settings,
     require,
 )
@@ -393,7 +392,7 @@ def settings_of(organization: Organization) -> OrganizationSettings:
 
 
 def policy_of(organization: Organization) -> OrganizationSecurityPolicy:
-    row = org_policy(organization)
+    row = selectors.security_policy(organization)
     if row is None:
         row, _ = OrganizationSecurityPolicy.objects.get_or_create(
             organization=organization, defaults={"network_id": organization.network_id}

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,17 +9,8 @@ from apps.accounts.services import device_label
 
 from .. import selectors, validators
 from ..models import AccountDeletionRequest, DataExport, LoginHistory, PendingEmailChange, UserSettings
+from ..services.account_settings import SETTINGS_FIELDS
 from .schema import NamedChoiceField
-
-
-def _django_validator(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def run(value: Any) -> Any:
-        try:
-            return fn(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-
-    return run
 
 
 class StrictFieldsMixin:
@@ -41,30 +30,18 @@ class StrictFieldsMixin:
 
 
 class UserSettingsSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    timezone = serializers.CharField(
-        max_length=64, validators=[_django_validator(validators.validate_timezone)]
-    )
+    # DRF turns the Django ValidationError these validators raise into a field error
+    timezone = serializers.CharField(max_length=64, validators=[validators.validate_timezone])
     locale = serializers.ChoiceField(choices=validators.locale_choices())
     notification_choices = serializers.JSONField(
-        validators=[_django_validator(validators.validate_notification_choices)],
+        validators=[validators.validate_notification_choices],
         help_text='{kind: {"push": bool, "email": bool, "in_app": bool}}; omitted channels use defaults.',
     )
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = UserSettings
-        fields = (
-            "timezone",
-            "locale",
-            "notification_choices",
-            "email_digest",
-            "quiet_start",
-            "quiet_end",
-            "marketing_emails",
-            "allow_dms_from",
-            "profile_visibility",
-            "updated_at",
-        )
+        fields = (*SETTINGS_FIELDS, "updated_at")
         read_only_fields = ("updated_at",)
 
 

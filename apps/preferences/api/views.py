@@ -15,11 +15,12 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.permissions import request_session
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import DomainError, NotFound
 
 from .. import selectors, services
-from ..models import DataExport, LoginHistory
+from ..models import AccountDeletionRequest, DataExport, LoginHistory
 from . import serializers as s
 
 
@@ -57,11 +58,7 @@ class ZipRenderer(BaseRenderer):
 
 def current_session_key(request: Request) -> str | None:
     """The key of the session making this request (cookie or X-Session-Token)."""
-    key = getattr(request.auth, "session_key", None)
-    if key:
-        return key
-    session = getattr(request._request, "session", None)
-    return getattr(session, "session_key", None)
+    return getattr(request_session(request), "session_key", None)
 
 
 _404 = OpenApiResponse(description="Nothing pending / not found")
@@ -80,8 +77,7 @@ class SettingsView(UnscopedAPIView):
 
     @extend_schema(request=s.UserSettingsSerializer, responses=s.UserSettingsSerializer)
     def patch(self, request: Request) -> Response:
-        current = selectors.user_settings(user=request.user)
-        serializer = s.UserSettingsSerializer(current, data=request.data, partial=True)
+        serializer = s.UserSettingsSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         row = services.update_settings(actor=request.user, **serializer.validated_data)
         return Response(s.UserSettingsSerializer(row).data)
@@ -191,12 +187,16 @@ class DeletionRequestView(UnscopedAPIView):
     api_key_forbidden = True
     parser_classes = PARSERS
 
-    @extend_schema(responses={200: s.DeletionRequestSerializer, 404: _404})
-    def get(self, request: Request) -> Response:
+    @staticmethod
+    def _pending(request: Request) -> AccountDeletionRequest:
         deletion = selectors.pending_deletion(user=request.user)
         if deletion is None:
             raise NotFound("No deletion is scheduled.")
-        return Response(s.DeletionRequestSerializer(deletion).data)
+        return deletion
+
+    @extend_schema(responses={200: s.DeletionRequestSerializer, 404: _404})
+    def get(self, request: Request) -> Response:
+        return Response(s.DeletionRequestSerializer(self._pending(request)).data)
 
     @extend_schema(
         request=s.DeletionRequestCreateSerializer,
@@ -217,10 +217,7 @@ class DeletionRequestView(UnscopedAPIView):
         responses={200: s.DeletionRequestSerializer, 404: _404, 409: OpenApiResponse(description="too late")},
     )
     def delete(self, request: Request) -> Response:
-        deletion = selectors.pending_deletion(user=request.user)
-        if deletion is None:
-            raise NotFound("No deletion is scheduled.")
-        deletion = services.cancel_account_deletion(actor=request.user, deletion=deletion)
+        deletion = services.cancel_account_deletion(actor=request.user, deletion=self._pending(request))
         return Response(s.DeletionRequestSerializer(deletion).data)
 
 
@@ -259,12 +256,10 @@ class DataExportViewSet(
     @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, ZipRenderer])
     def download(self, request: Request, pk: Any = None) -> FileResponse:
         export = self.get_object()
-        if export.status == DataExport.Status.EXPIRED or (
-            export.status == DataExport.Status.READY and not selectors.is_downloadable(export)
-        ):
-            raise ExportGone()
-        if export.status != DataExport.Status.READY or not export.file:
+        if export.status not in (DataExport.Status.READY, DataExport.Status.EXPIRED):
             raise NotFound("This export is not ready yet.")
+        if not selectors.is_downloadable(export):
+            raise ExportGone()
         try:
             fh = export.file.open("rb")
         except FileNotFoundError as exc:  # removed from storage behind our back: same as expired

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -12,23 +12,24 @@ from apps.core.exceptions import Conflict, ValidationFailed
 from ..models import UserPreferences, UserSettings
 from ..validators import PREFERENCES_MAX_DEPTH, json_depth, merge_patch, validate_preferences_data
 
-SETTINGS_FIELDS = frozenset(
-    {
-        "timezone",
-        "locale",
-        "notification_choices",
-        "email_digest",
-        "quiet_start",
-        "quiet_end",
-        "marketing_emails",
-        "allow_dms_from",
-        "profile_visibility",
-    }
+_Row = TypeVar("_Row", UserSettings, UserPreferences)
+
+#: the columns a user may set, in the order the API and the export show them
+SETTINGS_FIELDS = (
+    "timezone",
+    "locale",
+    "notification_choices",
+    "email_digest",
+    "quiet_start",
+    "quiet_end",
+    "marketing_emails",
+    "allow_dms_from",
+    "profile_visibility",
 )
 
 
-def _locked_settings(user: Any) -> UserSettings:
-    row, _ = UserSettings.objects.select_for_update().get_or_create(
+def _locked_row(model: type[_Row], user: Any) -> _Row:
+    row, _ = model.objects.select_for_update().get_or_create(
         user=user, defaults={"network_id": user.network_id}
     )
     return row
@@ -36,10 +37,10 @@ def _locked_settings(user: Any) -> UserSettings:
 
 @transaction.atomic
 def update_settings(*, actor: Any, **fields: Any) -> UserSettings:
-    unknown = set(fields) - SETTINGS_FIELDS
+    unknown = set(fields).difference(SETTINGS_FIELDS)
     if unknown:
         raise ValidationFailed("Unknown field.", field=sorted(unknown)[0], code="unknown_field")
-    row = _locked_settings(actor)
+    row = _locked_row(UserSettings, actor)
     for name, value in fields.items():
         setattr(row, name, value)
     if (row.quiet_start is None) != (row.quiet_end is None):
@@ -50,13 +51,6 @@ def update_settings(*, actor: Any, **fields: Any) -> UserSettings:
         raise ValidationFailed("Quiet hours must not start and end at the same time.", field="quiet_end")
     if fields:
         row.save(update_fields=[*fields, "updated_at"])
-    return row
-
-
-def _locked_preferences(user: Any) -> UserPreferences:
-    row, _ = UserPreferences.objects.select_for_update().get_or_create(
-        user=user, defaults={"network_id": user.network_id}
-    )
     return row
 
 
@@ -73,15 +67,13 @@ def write_preferences(
         raise ValidationFailed(
             f"Preferences may nest at most {PREFERENCES_MAX_DEPTH} levels.", field="data", code="too_deep"
         )
-    row = _locked_preferences(actor)
+    row = _locked_row(UserPreferences, actor)
     if expected_version is not None and expected_version != row.version:
         raise Conflict(
             "These preferences changed since you read them; reload and retry.",
             code="stale_version",
             extra={"current_version": row.version},
         )
-    if merge and not isinstance(data, dict):
-        raise ValidationFailed("Must be a JSON object.", field="data")
     new_data = merge_patch(row.data, data) if merge else data
     try:
         validate_preferences_data(new_data)

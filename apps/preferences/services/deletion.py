@@ -48,8 +48,6 @@ Status = AccountDeletionRequest.Status
 #: a failed purge is retried once per job run until it has failed this often (then staff: "run now")
 MAX_PURGE_ATTEMPTS = 10
 DELETED_DISPLAY_NAME = "Deleted user"
-#: ``User`` still requires an address for humans (CHECK user_human_has_email), so the
-#: anonymised account gets an unroutable, unique one (RFC 2606 ``.invalid``).
 
 PurgeStep = Callable[[User], None]
 _EXTRA_PURGE_STEPS: list[tuple[str, PurgeStep]] = []
@@ -132,15 +130,17 @@ def request_account_deletion(
 def cancel_account_deletion(*, actor: User, deletion: AccountDeletionRequest) -> AccountDeletionRequest:
     """The user cancels a pending request during the grace period; staff may also cancel a failed one."""
     now = timezone.now()
-    is_staff_action = actor.is_staff and actor.pk != deletion.user_id
-    if not is_staff_action and actor.pk != deletion.user_id:
+    is_own = actor.pk == deletion.user_id
+    if not is_own and not actor.is_staff:
         raise NotFound()
-    allowed = (
-        Q(status=Status.PENDING) | Q(status=Status.FAILED) if is_staff_action else Q(status=Status.PENDING)
-    )
-    rows = AccountDeletionRequest.objects.filter(allowed, pk=deletion.pk)
-    if not is_staff_action:
-        rows = rows.filter(scheduled_at__gt=now)
+    if is_own:
+        rows = AccountDeletionRequest.objects.filter(
+            pk=deletion.pk, status=Status.PENDING, scheduled_at__gt=now
+        )
+    else:
+        rows = AccountDeletionRequest.objects.filter(
+            pk=deletion.pk, status__in=[Status.PENDING, Status.FAILED]
+        )
     if not rows.update(status=Status.CANCELLED, cancelled_at=now, updated_at=now):
         raise InvalidState("This deletion can no longer be cancelled.")
     User.objects.filter(pk=deletion.user_id, state=User.State.PENDING_DELETION).update(
@@ -205,15 +205,10 @@ def anonymised_handle(user: User) -> str:
     return f"deleted_{user.pk.hex[-12:]}"
 
 
-def anonymised_email(user: User) -> None:
-    """Deleted accounts keep no address (the CHECK allows NULL once state is deleted)."""
-    return None
-
-
 def _anonymise_user(user: User) -> None:
     avatar = user.avatar.name if user.avatar else ""
     user.display_name = DELETED_DISPLAY_NAME
-    user.email = anonymised_email(user)
+    user.email = None  # deleted accounts keep no address (the CHECK allows NULL once state is deleted)
     user.handle = anonymised_handle(user)
     user.avatar = None
     user.bio = ""

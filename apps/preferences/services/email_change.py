@@ -6,8 +6,6 @@ the mail sent to the new address and nowhere else.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +20,7 @@ from apps.accounts.services import revoke_other_sessions
 from apps.core import audit, ratelimit
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.masking import mask_secret
+from apps.core.tokens import hash_token, new_token
 
 from ..mail import send_account_mail_on_commit
 from ..models import PendingEmailChange
@@ -31,10 +30,6 @@ from .reauth import check_password
 REQUEST_RATE = "5/h"
 CLOSED_CHANGE_RETENTION = timedelta(days=30)
 UNAVAILABLE = "This email address cannot be used for your account."
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def confirm_url(token: str) -> str:
@@ -70,7 +65,7 @@ def request_email_change(*, actor: User, new_email: str, password: str) -> Pendi
     PendingEmailChange.objects.filter(user=user, confirmed_at__isnull=True, cancelled_at__isnull=True).update(
         cancelled_at=now
     )
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     change = PendingEmailChange.objects.create(
         network_id=user.network_id,
         user=user,

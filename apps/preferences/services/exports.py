@@ -29,6 +29,7 @@ from apps.core.redis import get_redis, key
 
 from ..mail import send_account_mail_on_commit
 from ..models import DataExport, LoginHistory, UserPreferences, UserSettings
+from .account_settings import SETTINGS_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -84,20 +85,7 @@ def _profile(user: User) -> dict[str, Any]:
 @register_export_section("settings")
 def _settings(user: User) -> dict[str, Any] | None:
     row = UserSettings.objects.filter(user=user).first()
-    if row is None:
-        return None
-    return {
-        "timezone": row.timezone,
-        "locale": row.locale,
-        "notification_choices": row.notification_choices,
-        "email_digest": row.email_digest,
-        "quiet_start": row.quiet_start,
-        "quiet_end": row.quiet_end,
-        "marketing_emails": row.marketing_emails,
-        "allow_dms_from": row.allow_dms_from,
-        "profile_visibility": row.profile_visibility,
-        "updated_at": row.updated_at,
-    }
+    return None if row is None else {name: getattr(row, name) for name in (*SETTINGS_FIELDS, "updated_at")}
 
 
 @register_export_section("preferences")

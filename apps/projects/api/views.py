@@ -135,16 +135,12 @@ class ProjectViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retriev
         return self._read(project)
 
 
-# --- /projects/{project_pk}/<infra>/ ---------------------------------------------------------
+# --- rows of a project (its infrastructure here; the brain's decisions and milestones) -------
 
 
-class _ProjectInfraViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
-    """List and create one kind of infrastructure under a visible project."""
-
-    scope_resource = "projects"
-    scope_map: ClassVar[dict[str, str]] = {"create": "infra:write"}
-    create_serializer_class: ClassVar[type[serializers.Serializer]]
-    create_permission: ClassVar[str] = "infra.manage"
+# (comments, not docstrings: a docstring here would become the schema's description of subclasses)
+class ProjectNestedViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+    # /projects/{project_pk}/<rows>/: the rows of a project the caller can see (else 404)
 
     @cached_property
     def project(self) -> Project:
@@ -154,6 +150,30 @@ class _ProjectInfraViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
 
     def scope_queryset(self, qs: QuerySet) -> QuerySet:
         return qs.filter(project=self.project)
+
+
+class ProjectRowViewSet(NetworkScopedViewSet, mixins.RetrieveModelMixin):
+    # /<rows>/{pk}/: a row whose project the caller can see (else 404)
+
+    def scope_queryset(self, qs: QuerySet) -> QuerySet:
+        return selectors.visible_rows(qs, viewer=self.request.user).select_related("project")
+
+    def _row(self, permission: str) -> Any:
+        row = self.get_object()
+        permissions.require(self.request.user, row.project, permission)
+        return row
+
+
+# --- /projects/{project_pk}/<infra>/ ---------------------------------------------------------
+
+
+class _ProjectInfraViewSet(ProjectNestedViewSet):
+    """List and create one kind of infrastructure under a visible project."""
+
+    scope_resource = "projects"
+    scope_map: ClassVar[dict[str, str]] = {"create": "infra:write"}
+    create_serializer_class: ClassVar[type[serializers.Serializer]]
+    create_permission: ClassVar[str] = "infra.manage"
 
     def perform_create_row(self, project: Project, data: dict[str, Any]) -> Any:
         raise NotImplementedError
@@ -230,16 +250,8 @@ class ProjectDatabaseViewSet(_ProjectInfraViewSet):
 # --- /sandboxes/{pk}/, /deployments/{pk}/, /storage-buckets/{pk}/, /databases/{pk}/ ---------
 
 
-class _InfraDetailViewSet(NetworkScopedViewSet, mixins.RetrieveModelMixin):
+class _InfraDetailViewSet(ProjectRowViewSet):
     scope_resource = "projects"
-
-    def scope_queryset(self, qs: QuerySet) -> QuerySet:
-        return selectors.visible_rows(qs, viewer=self.request.user).select_related("project")
-
-    def _row(self, permission: str) -> Any:
-        row = self.get_object()
-        permissions.require(self.request.user, row.project, permission)
-        return row
 
     def _read(self, row: Any, *, code: int = status.HTTP_200_OK) -> Response:
         return Response(self.get_serializer(row).data, status=code)

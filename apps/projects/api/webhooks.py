@@ -35,7 +35,6 @@ class _InfraWebhookView(UnscopedAPIView):
     unscoped_reason = "signed provider callback; the network comes from the sandbox/deployment row"
     allow_anonymous = True
     authentication_classes: ClassVar[list] = []
-    permission_classes: ClassVar[list] = []
     source: ClassVar[str] = ""
 
     def get_permissions(self) -> list:
@@ -59,9 +58,6 @@ class SandboxWebhookView(_InfraWebhookView):
 
     source = InboundWebhook.Source.SANDBOX
 
-    def post(self, request: Request) -> Response:
-        return super().post(request)
-
 
 @extend_schema(
     tags=["webhooks"], request=OpenApiTypes.OBJECT, responses=WebhookAckSerializer, parameters=_HEADERS
@@ -70,6 +66,3 @@ class DeployWebhookView(_InfraWebhookView):
     """A deploy provider reports a state change (building, deploying, live, failed…)."""
 
     source = InboundWebhook.Source.DEPLOY
-
-    def post(self, request: Request) -> Response:
-        return super().post(request)

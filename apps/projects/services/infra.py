@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -55,15 +55,11 @@ QUOTAS: dict[str, tuple[type[models.Model], tuple[str, ...]]] = {
 }
 
 
-def _on_commit(fn: Callable[[], Any]) -> None:
-    transaction.on_commit(fn)
-
-
-def _locked_active_project(project: Project) -> Project:
-    """Row-lock the project (serialises quota checks and go-lives) and require it active."""
+def lock_active_project(project: Project) -> Project:
+    """Row-lock the project (serialises quota checks, go-lives, brain numbering) and require it active."""
     project = Project.objects.select_for_update(of=("self",)).select_related("network").get(pk=project.pk)
     if project.status != ProjectStatus.ACTIVE:
-        raise InvalidState("The project is archived.", code="invalid_state")
+        raise InvalidState("The project is archived.")
     return project
 
 
@@ -111,7 +107,7 @@ def _enqueue(task_name: str, *args: Any) -> None:
     from .. import tasks
 
     task = getattr(tasks, task_name)
-    _on_commit(lambda: task.delay(*args))
+    transaction.on_commit(lambda: task.delay(*args))
 
 
 def _pg_name(prefix: str, slug: str, pk: Any) -> str:
@@ -143,7 +139,7 @@ def create_sandbox(
     memory_mb: int = 2048,
     idle_ttl_min: int = 120,
 ) -> Sandbox:
-    project = _locked_active_project(project)
+    project = lock_active_project(project)
     _check_quota(project, "sandboxes")
     sandbox = Sandbox(
         network_id=project.network_id,
@@ -168,7 +164,7 @@ def create_sandbox(
 
 @transaction.atomic
 def start_sandbox(*, actor: Any, sandbox: Sandbox) -> Sandbox:
-    _locked_active_project(sandbox.project)
+    lock_active_project(sandbox.project)
     states.move(
         sandbox,
         SandboxStatus.RUNNING,
@@ -199,6 +195,11 @@ def stop_project_sandboxes(*, project: Project, reason: str) -> int:
     ids = list(
         Sandbox.objects.filter(project=project, status=SandboxStatus.RUNNING).values_list("pk", flat=True)
     )
+    return _stop_sandboxes(ids, reason=reason)
+
+
+def _stop_sandboxes(ids: list[Any], *, reason: str) -> int:
+    """running → stopped row by row; the provider is told once the move is committed."""
     stopped = 0
     for pk in ids:
         if states.transition(Sandbox, pk, SandboxStatus.STOPPED, status_detail=reason):
@@ -254,15 +255,7 @@ def reap_idle_sandboxes(*, now: Any = None) -> int:
         .filter(idle_until__lt=now)
         .values_list("pk", flat=True)[:1000]
     )
-    stopped = 0
-    for pk in ids:
-        with transaction.atomic():
-            if states.transition(
-                Sandbox, pk, SandboxStatus.STOPPED, status_detail="stopped after being idle"
-            ):
-                _enqueue("sandbox_command", str(pk), "stop")
-                stopped += 1
-    return stopped
+    return _stop_sandboxes(ids, reason="stopped after being idle")
 
 
 # --- deployments ----------------------------------------------------------------
@@ -290,14 +283,14 @@ def _queue_deployment(*, actor: Any, project: Project, environment: str, git_ref
 def create_deployment(
     *, actor: Any, project: Project, environment: str, git_ref: str | None = None
 ) -> Deployment:
-    project = _locked_active_project(project)
+    project = lock_active_project(project)
     return _queue_deployment(actor=actor, project=project, environment=environment, git_ref=git_ref or "")
 
 
 @transaction.atomic
 def redeploy(*, actor: Any, deployment: Deployment) -> Deployment:
     """A new deployment of the same environment and ref."""
-    project = _locked_active_project(deployment.project)
+    project = lock_active_project(deployment.project)
     return _queue_deployment(
         actor=actor, project=project, environment=deployment.environment, git_ref=deployment.git_ref
     )
@@ -359,7 +352,7 @@ def go_live(*, deployment_id: Any, **fields: Any) -> bool:
 
 @transaction.atomic
 def create_bucket(*, actor: Any, project: Project, name: str, public_read: bool = False) -> StorageBucket:
-    project = _locked_active_project(project)
+    project = lock_active_project(project)
     _check_quota(project, "storage_buckets")
     bucket = StorageBucket(
         network_id=project.network_id,
@@ -388,7 +381,7 @@ def create_database(
 ) -> Database:
     if not settings.PROJECT_DATABASES_URL:
         raise Conflict("Project databases are not available here.", code="provider_unavailable")
-    project = _locked_active_project(project)
+    project = lock_active_project(project)
     _check_quota(project, "databases")
     database = Database(
         network_id=project.network_id,

@@ -65,17 +65,12 @@ def _free_slug(*, network: Any, base: str, owner_user: Any = None, owner_organiz
     return f"{base}-{secrets.token_hex(3)}"
 
 
-def _slug_taken(
-    *, network: Any, slug: str, owner_user: Any, owner_organization: Any, exclude: Any = None
-) -> bool:
-    qs = Project.objects.filter(
+def _slug_taken(*, network: Any, slug: str, owner_user: Any, owner_organization: Any) -> bool:
+    return Project.objects.filter(
         network=network,
         slug=slug,
         **_owner_filter(owner_user=owner_user, owner_organization=owner_organization),
-    )
-    if exclude is not None:
-        qs = qs.exclude(pk=exclude)
-    return qs.exists()
+    ).exists()
 
 
 def _check_org(*, actor: Any, organization: Organization, field: str) -> None:
@@ -110,14 +105,7 @@ def create_project(
             org_settings = getattr(owner_organization, "settings", None)
             visibility = getattr(org_settings, "default_project_visibility", None)
     visibility = visibility or ProjectVisibility.PRIVATE
-    if slug:
-        if _slug_taken(
-            network=network_id, slug=slug, owner_user=owner_user, owner_organization=owner_organization
-        ):
-            raise ValidationFailed(
-                "This owner already has a project with this slug.", field="slug", code="slug_taken"
-            )
-    else:
+    if not slug:
         slug = _free_slug(
             network=network_id,
             base=slugify(name)[:SLUG_MAX],
@@ -177,16 +165,6 @@ def update_project(
         project.repo_url = repo_url or None
         changed.append("repo_url")
     if slug is not _UNSET and slug != project.slug:
-        if _slug_taken(
-            network=project.network_id,
-            slug=slug,
-            owner_user=project.owner_user_id,
-            owner_organization=project.owner_organization_id,
-            exclude=project.pk,
-        ):
-            raise ValidationFailed(
-                "This owner already has a project with this slug.", field="slug", code="slug_taken"
-            )
         project.slug = slug
         changed.append("slug")
     if github_token is not _UNSET:
