@@ -26,17 +26,12 @@ from apps.core.exceptions import NotAuthenticated
 
 from . import selectors, services, twofactor
 from .models import UserSession
-from .permissions import request_session
+from .permissions import request_session, request_session_key
 
 REAUTH_MESSAGE = (
     "Confirm it is you first: sign in again or POST your password to "
     "/_allauth/{client}/v1/auth/reauthenticate (valid for 10 minutes)."
 )
-
-
-def _current_session_key(request) -> str | None:
-    session = request_session(request)
-    return getattr(session, "session_key", None)
 
 
 # --- sessions -----------------------------------------------------------------
@@ -86,7 +81,7 @@ class UserSessionViewSet(
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
-        context["current_session_key"] = _current_session_key(self.request)
+        context["current_session_key"] = request_session_key(self.request)
         return context
 
     @extend_schema(responses={204: OpenApiResponse(description="Revoked; its sockets are closed.")})
@@ -98,7 +93,7 @@ class UserSessionViewSet(
     @action(detail=False, methods=["post"], url_path="revoke-others")
     def revoke_others(self, request):
         count = services.revoke_other_sessions(
-            actor=request.user, current_session_key=_current_session_key(request)
+            actor=request.user, current_session_key=request_session_key(request)
         )
         return Response({"revoked": count})
 

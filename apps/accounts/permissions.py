@@ -31,6 +31,11 @@ def request_session(request) -> SessionBase | None:
     return getattr(getattr(request, "_request", request), "session", None)
 
 
+def request_session_key(request) -> str | None:
+    """The key of the session making this request (cookie or X-Session-Token)."""
+    return getattr(request_session(request), "session_key", None)
+
+
 class AccountInGoodStanding(permissions.BasePermission):
     """Suspended, deleted or disabled principals reach nothing."""
 

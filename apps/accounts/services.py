@@ -20,6 +20,7 @@ from apps.core import audit, ratelimit
 from apps.core.exceptions import NotFound, RateLimited, ValidationFailed
 
 from .models import User, UserSession
+from .signals import send_users_changed_on_commit
 
 _HANDLE_CLEAN = re.compile(r"[^a-z0-9_]")
 LAST_SEEN_INTERVAL = timedelta(minutes=5)
@@ -212,13 +213,6 @@ def _forget_cached_sessions(keys: list[str]) -> None:
     cache.delete_many([KEY_PREFIX + key for key in keys] + [_seen_marker(key) for key in keys])
 
 
-def revoke_session(*, actor: User, session_id: Any) -> None:
-    row = UserSession.objects.filter(user=actor, pk=session_id, revoked_at__isnull=True).first()
-    if row is None:
-        raise NotFound()
-    revoke_sessions(user=actor, sessions=[row])
-
-
 def revoke_other_sessions(*, actor: User, current_session_key: str | None) -> int:
     rows = list(
         UserSession.objects.filter(user=actor, revoked_at__isnull=True).exclude(
@@ -233,6 +227,25 @@ def revoke_all_sessions(*, user: User) -> int:
     # sessions logged in before UserSession rows existed are found by scanning is costly;
     # every login since creates a row, so the rows are authoritative.
     return revoke_sessions(user=user, sessions=rows)
+
+
+# --- agents -------------------------------------------------------------------
+
+
+def set_agents_status(*, agents: models.QuerySet, status: str, from_status: str | None = None) -> list[Any]:
+    """Move agents (a User queryset) to ``status``; returns the ids that changed.
+
+    The one bulk writer of ``agent_status`` (organization archive pauses,
+    account deletion disables); caches keyed by user are told on commit.
+    """
+    agents = agents.filter(is_ai=True)
+    if from_status is not None:
+        agents = agents.filter(agent_status=from_status)
+    ids = list(agents.values_list("pk", flat=True))
+    if ids:
+        User.objects.filter(pk__in=ids).update(agent_status=status, updated_at=timezone.now())
+        send_users_changed_on_commit(ids)
+    return ids
 
 
 # --- staff actions ------------------------------------------------------------

@@ -59,11 +59,6 @@ def _rate() -> ratelimit.Rate:
     return ratelimit.Rate.parse(settings.MFA_FAILED_CODE_RATE)
 
 
-def _window_retry_after(rate: ratelimit.Rate) -> int:
-    now = int(time.time())
-    return max(1, now - now % rate.window + rate.window - now)
-
-
 def normalize_code(code: str | None) -> str:
     return (code or "").strip().replace(" ", "").replace("-", "").lower()
 
@@ -106,7 +101,7 @@ def verify_code(
         _record_failure(request, user, f"rate_limited ({purpose})")
         raise RateLimited(
             "Too many wrong codes; wait before trying again.",
-            retry_after=_window_retry_after(rate),
+            retry_after=rate.retry_after(int(time.time())),
             code="too_many_attempts",
         )
     if devices is None:

@@ -29,7 +29,7 @@ from apps.core.redis import get_redis, key
 
 from . import selectors, usage
 
-PRINCIPAL_TTL = selectors.PREFIX_CACHE_SECONDS
+PRINCIPAL_TTL = 60
 
 _SCRIPT_TEMPLATE = """
 local blob = redis.call('GET', KEYS[1])
@@ -116,8 +116,6 @@ def load(prefix: str) -> Principal:
     """The key and its user for ``prefix``, with this request counted when the key exists."""
     rate = usage.key_rate()
     now = int(time.time())
-    window_start = now - now % rate.window
-    hour = usage.current_hour(now)
     blob, count, touch = _script()(
         keys=[principal_key(prefix), kid_key(prefix)], args=[now, rate.limit, rate.window]
     )
@@ -127,8 +125,8 @@ def load(prefix: str) -> Principal:
         record, api_key = _decode(blob)
         admission = usage.Admission(
             allowed=int(count) <= rate.limit,
-            retry_after=max(1, window_start + rate.window - now),
-            hour=hour,
+            retry_after=rate.retry_after(now),
+            hour=usage.current_hour(now),
             touch_last_used=bool(touch),
         )
         return Principal(record, api_key, admission)

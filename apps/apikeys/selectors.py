@@ -15,7 +15,6 @@ from django.utils import timezone
 from .models import ApiKey
 
 #: how long ``hotpath`` caches a key's principal
-PREFIX_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -21,6 +19,7 @@ from apps.core import audit
 from apps.core.api import ensure_same_network
 from apps.core.exceptions import Conflict, InvalidState, ValidationFailed
 from apps.core.ids import uuid7
+from apps.core.mail import send_mail_on_commit
 
 from . import selectors, tokens, usage
 from .models import ApiKey, ApiKeyUsage
@@ -365,9 +364,11 @@ def _remind_one(*, key_id: Any, now: datetime) -> bool:
     )
     if not recipient:
         return False
-    context = {"api_key": api_key, "network": api_key.network, "site_url": settings.SITE_URL}
-    subject = f"Your API key “{api_key.name}” expires soon"
-    body = render_to_string("apikeys/expiry_reminder.txt", context)
-    from_email = api_key.network.from_email or settings.DEFAULT_FROM_EMAIL
-    transaction.on_commit(lambda: send_mail(subject, body, from_email, [recipient]))
+    send_mail_on_commit(
+        to=recipient,
+        template="apikeys/expiry_reminder",
+        context={"api_key": api_key},
+        network=api_key.network,
+        subject=f"Your API key “{api_key.name}” expires soon",
+    )
     return True

@@ -60,8 +60,7 @@ def admit(key_id: Any) -> Admission:
     """Count a request of the key; rate-limit it; say whether last_used is due (one round trip)."""
     rate = key_rate()
     now = int(time.time())
-    window_start = now - now % rate.window
-    rl_name = key("rl", rate_bucket(key_id), window_start)
+    rl_name = key("rl", rate_bucket(key_id), rate.window_start(now))
     hour = current_hour(now)
     usage_name = hour_key(hour)
     pipe = get_redis().pipeline(transaction=False)
@@ -77,7 +76,7 @@ def admit(key_id: Any) -> Admission:
         _incr(key_id, hour, "t")
     return Admission(
         allowed=allowed,
-        retry_after=max(1, window_start + rate.window - now),
+        retry_after=rate.retry_after(now),
         hour=hour,
         touch_last_used=bool(touch) and allowed,
     )

@@ -26,28 +26,31 @@ class Rate:
         count, mult, unit = match.groups()
         return cls(int(count), int(mult or 1) * _UNITS[unit])
 
+    def window_start(self, now: int) -> int:
+        return now - now % self.window
+
+    def retry_after(self, now: int) -> int:
+        """Seconds until the window that contains ``now`` resets (at least 1)."""
+        return max(1, self.window_start(now) + self.window - now)
+
 
 def hit(bucket: str, rate: Rate | str, *, cost: int = 1) -> tuple[bool, int]:
     """Count one hit; return (allowed, seconds until the window resets)."""
     if isinstance(rate, str):
         rate = Rate.parse(rate)
     now = int(time.time())
-    window_start = now - now % rate.window
-    name = key("rl", bucket, window_start)
+    name = key("rl", bucket, rate.window_start(now))
     pipe = get_redis().pipeline(transaction=False)
     pipe.incrby(name, cost)
     pipe.expire(name, rate.window + 1)
     count, _ = pipe.execute()
-    retry_after = window_start + rate.window - now
-    return int(count) <= rate.limit, max(1, retry_after)
+    return int(count) <= rate.limit, rate.retry_after(now)
 
 
 def peek(bucket: str, rate: Rate | str) -> int:
     if isinstance(rate, str):
         rate = Rate.parse(rate)
-    now = int(time.time())
-    window_start = now - now % rate.window
-    return int(get_redis().get(key("rl", bucket, window_start)) or 0)
+    return int(get_redis().get(key("rl", bucket, rate.window_start(int(time.time())))) or 0)
 
 
 def enforce(bucket: str, rate: Rate | str, *, message: str | None = None, cost: int = 1) -> None:
@@ -59,5 +62,4 @@ def enforce(bucket: str, rate: Rate | str, *, message: str | None = None, cost: 
 def reset(bucket: str, rate: Rate | str) -> None:
     if isinstance(rate, str):
         rate = Rate.parse(rate)
-    now = int(time.time())
-    get_redis().delete(key("rl", bucket, now - now % rate.window))
+    get_redis().delete(key("rl", bucket, rate.window_start(int(time.time()))))

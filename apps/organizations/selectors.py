@@ -23,7 +23,8 @@ def security_policy(org: Organization) -> OrganizationSecurityPolicy | None:
         return None
 
 
-def _active_organization_ids(user: Any) -> QuerySet[OrganizationMember]:
+def active_organization_ids(user: Any) -> QuerySet[OrganizationMember]:
+    """Subquery: ids of the organizations where ``user`` is an active member."""
     return OrganizationMember.objects.filter(user_id=user.pk, status="active").values("organization_id")
 
 
@@ -51,19 +52,19 @@ def visible_organizations(qs: QuerySet[Organization], *, viewer: Any) -> QuerySe
     Live orgs are visible to everyone in the network; archived ones only to
     their members.
     """
-    return qs.filter(Q(archived_at__isnull=True) | Q(pk__in=_active_organization_ids(viewer)))
+    return qs.filter(Q(archived_at__isnull=True) | Q(pk__in=active_organization_ids(viewer)))
 
 
 def user_organizations(
     qs: QuerySet[Organization], *, user: Any, archived: bool = False
 ) -> QuerySet[Organization]:
     """The orgs the user is an active member of (live ones, or archived ones)."""
-    return qs.filter(pk__in=_active_organization_ids(user), archived_at__isnull=not archived)
+    return qs.filter(pk__in=active_organization_ids(user), archived_at__isnull=not archived)
 
 
 def visible_memberships(qs: QuerySet[OrganizationMember], *, viewer: Any) -> QuerySet[OrganizationMember]:
     """Member rows (of a network-filtered queryset) in orgs where the viewer is an active member."""
-    return qs.filter(organization_id__in=_active_organization_ids(viewer)).select_related(
+    return qs.filter(organization_id__in=active_organization_ids(viewer)).select_related(
         "organization", "user"
     )
 

@@ -50,3 +50,10 @@ def test_json_with_nul_or_lone_surrogate_is_refused():
     for bad in ({"a\x00": 1}, {"a": ["x\x00"]}, {"a": "\ud800"}):
         with pytest.raises(ValidationError):
             validate_json_storable(bad)
+
+
+def test_deeply_nested_json_is_400_on_any_endpoint(user_client):
+    body = "[" * 100_000 + "]" * 100_000
+    response = user_client.patch("/api/v1/me/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]

@@ -284,18 +284,14 @@ def archive_organization(
     if org.archived_at is not None:
         raise InvalidState("This organization is already archived.", code="organization_archived")
     from apps.accounts.models import User
-    from apps.accounts.signals import send_users_changed_on_commit
+    from apps.accounts.services import set_agents_status
 
     now = timezone.now()
     Organization.objects.filter(pk=org.pk, archived_at__isnull=True).update(archived_at=now, updated_at=now)
     org.archived_at = now
-    paused = list(
-        User.objects.filter(agent_owner_organization=org, is_ai=True, agent_status="active").values_list(
-            "pk", flat=True
-        )
+    paused = set_agents_status(
+        agents=User.objects.filter(agent_owner_organization=org), status="paused", from_status="active"
     )
-    User.objects.filter(pk__in=paused, agent_status="active").update(agent_status="paused")
-    send_users_changed_on_commit(paused)
     organization_archived.send(sender=Organization, organization=org, actor=actor)
     record_org_event(
         organization=org,

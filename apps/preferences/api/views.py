@@ -10,12 +10,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.permissions import request_session
+from apps.accounts.permissions import request_session_key
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import DomainError, NotFound
 
@@ -30,21 +29,6 @@ class ExportGone(DomainError):
     default_message = "This export has expired; request a new one."
 
 
-class SafeJSONParser(JSONParser):
-    """Deeply nested JSON exhausts the parser's recursion: answer 400, not 500."""
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        from rest_framework.exceptions import ParseError
-
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as exc:
-            raise ParseError("JSON parse error - nested too deeply") from exc
-
-
-PARSERS = [SafeJSONParser, FormParser, MultiPartParser]
-
-
 class ZipRenderer(BaseRenderer):
     """Lets ``Accept: application/zip`` reach the download view (errors still render as JSON)."""
 
@@ -56,11 +40,6 @@ class ZipRenderer(BaseRenderer):
         return JSONRenderer().render(data) if not isinstance(data, bytes) else data
 
 
-def current_session_key(request: Request) -> str | None:
-    """The key of the session making this request (cookie or X-Session-Token)."""
-    return getattr(request_session(request), "session_key", None)
-
-
 _404 = OpenApiResponse(description="Nothing pending / not found")
 
 
@@ -69,7 +48,6 @@ class SettingsView(UnscopedAPIView):
 
     unscoped_reason = "the caller's own settings row (1:1 with the user)"
     scope_resource = "profile"
-    parser_classes = PARSERS
 
     @extend_schema(responses=s.UserSettingsSerializer)
     def get(self, request: Request) -> Response:
@@ -88,7 +66,6 @@ class PreferencesView(UnscopedAPIView):
 
     unscoped_reason = "the caller's own preferences row (1:1 with the user)"
     scope_resource = "profile"
-    parser_classes = PARSERS
 
     @extend_schema(responses=s.UserPreferencesSerializer)
     def get(self, request: Request) -> Response:
@@ -136,7 +113,6 @@ class EmailChangeView(UnscopedAPIView):
 
     unscoped_reason = "the caller's own pending email change"
     api_key_forbidden = True
-    parser_classes = PARSERS
 
     @extend_schema(responses={200: s.EmailChangeSerializer, 404: _404})
     def get(self, request: Request) -> Response:
@@ -166,7 +142,6 @@ class EmailChangeConfirmView(UnscopedAPIView):
 
     unscoped_reason = "acts on the caller's own pending email change, found by token"
     api_key_forbidden = True
-    parser_classes = PARSERS
 
     @extend_schema(request=s.EmailChangeConfirmSerializer, responses=s.EmailChangeConfirmedSerializer)
     def post(self, request: Request) -> Response:
@@ -175,7 +150,7 @@ class EmailChangeConfirmView(UnscopedAPIView):
         user = services.confirm_email_change(
             actor=request.user,
             token=serializer.validated_data["token"],
-            current_session_key=current_session_key(request),
+            current_session_key=request_session_key(request),
         )
         return Response({"email": user.email})
 
@@ -185,7 +160,6 @@ class DeletionRequestView(UnscopedAPIView):
 
     unscoped_reason = "the caller's own deletion request"
     api_key_forbidden = True
-    parser_classes = PARSERS
 
     @staticmethod
     def _pending(request: Request) -> AccountDeletionRequest:
@@ -207,7 +181,7 @@ class DeletionRequestView(UnscopedAPIView):
         serializer.is_valid(raise_exception=True)
         deletion = services.request_account_deletion(
             actor=request.user,
-            current_session_key=current_session_key(request),
+            current_session_key=request_session_key(request),
             **serializer.validated_data,
         )
         return Response(s.DeletionRequestSerializer(deletion).data, status=status.HTTP_201_CREATED)

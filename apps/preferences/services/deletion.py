@@ -26,7 +26,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User
 from apps.accounts.selectors import forget_security_state
-from apps.accounts.services import revoke_all_sessions, revoke_other_sessions
+from apps.accounts.services import (
+    confirm_password,
+    revoke_all_sessions,
+    revoke_other_sessions,
+    set_agents_status,
+)
 from apps.accounts.signals import send_users_changed_on_commit
 from apps.apikeys.models import ApiKey
 from apps.core import audit
@@ -40,7 +45,7 @@ from ..models import (
     UserPreferences,
     UserSettings,
 )
-from .reauth import check_password, check_second_factor
+from .reauth import check_second_factor
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ def request_account_deletion(
     reason: str = "",
     current_session_key: str | None = None,
 ) -> AccountDeletionRequest:
-    check_password(user=actor, password=password)
+    confirm_password(user=actor, password=password)
     check_second_factor(user=actor, code=code)
     user = User.objects.select_for_update().select_related("network").get(pk=actor.pk)
     if user.state != User.State.ACTIVE:
@@ -162,13 +167,13 @@ def _revoke_sessions(user: User) -> None:
 
 
 def _revoke_api_keys(user: User) -> None:
-    from apps.apikeys.selectors import forget_prefix
+    from apps.apikeys.selectors import forget_prefixes
 
     live = ApiKey.objects.filter(user=user, revoked_at__isnull=True)
     prefixes = list(live.values_list("prefix", flat=True))
     live.update(revoked_at=timezone.now(), revoke_reason="account deleted", updated_at=timezone.now())
     if prefixes:  # the authenticator caches prefix lookups: drop them once the revocation is visible
-        transaction.on_commit(lambda: [forget_prefix(prefix) for prefix in prefixes])
+        transaction.on_commit(lambda: forget_prefixes(prefixes))
 
 
 def _delete_otp_devices(user: User) -> None:
@@ -194,11 +199,7 @@ def _delete_settings(user: User) -> None:
 
 
 def _disable_own_agents(user: User) -> None:
-    agents = list(User.objects.filter(agent_owner_user=user).values_list("pk", flat=True))
-    User.objects.filter(pk__in=agents).update(
-        agent_status=User.AgentStatus.DISABLED, updated_at=timezone.now()
-    )
-    send_users_changed_on_commit(agents)
+    set_agents_status(agents=User.objects.filter(agent_owner_user=user), status=User.AgentStatus.DISABLED)
 
 
 def anonymised_handle(user: User) -> str:

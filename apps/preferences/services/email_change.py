@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.accounts.services import revoke_other_sessions
+from apps.accounts.services import confirm_password, revoke_other_sessions
 from apps.core import audit, ratelimit
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.masking import mask_secret
@@ -25,7 +25,6 @@ from apps.core.tokens import hash_token, new_token
 from ..mail import send_account_mail_on_commit
 from ..models import PendingEmailChange
 from ..selectors import open_email_change
-from .reauth import check_password
 
 REQUEST_RATE = "5/h"
 CLOSED_CHANGE_RETENTION = timedelta(days=30)
@@ -51,7 +50,7 @@ def masked_email(email: str) -> str:
 
 @transaction.atomic
 def request_email_change(*, actor: User, new_email: str, password: str) -> PendingEmailChange:
-    check_password(user=actor, password=password)
+    confirm_password(user=actor, password=password)
     new_email = new_email.strip().lower()
     user = User.objects.select_for_update().get(pk=actor.pk)
     if user.email and new_email == user.email.lower():

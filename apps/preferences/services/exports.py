@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from django.utils import timezone
 from apps.accounts.models import User, UserSession
 from apps.core import audit, ratelimit
 from apps.core.exceptions import Conflict
-from apps.core.redis import get_redis, key
+from apps.core.redis import key, lock
 
 from ..mail import send_account_mail_on_commit
 from ..models import DataExport, LoginHistory, UserPreferences, UserSettings
@@ -182,50 +181,48 @@ def _write_archive(export: DataExport, fh: Any) -> None:
 
 def build_export(*, export_id: Any) -> DataExport | None:
     """Build and store the zip; idempotent: a ready, failed or expired export is left alone."""
-    lock_key = key("preferences", "export-build", export_id)
-    token = secrets.token_hex(8)
-    redis = get_redis()
-    if not redis.set(lock_key, token, nx=True, ex=BUILD_LOCK_SECONDS):
-        logger.info("export %s is being built by another worker", export_id)
-        return None
-    try:
-        claimed = DataExport.objects.filter(pk=export_id, status__in=ACTIVE).update(
-            status=Status.RUNNING, progress=0, error="", updated_at=timezone.now()
-        )
-        if not claimed:
+    with lock(key("preferences", "export-build", export_id), ttl=BUILD_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("export %s is being built by another worker", export_id)
             return None
-        export = DataExport.objects.get(pk=export_id)
-        name = export_file_name(export)
-        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as fh:
-            _write_archive(export, fh)
-            fh.seek(0)
-            if default_storage.exists(name):
-                default_storage.delete(name)
-            stored = default_storage.save(name, File(fh, name=name))
-        now = timezone.now()
-        with transaction.atomic():
-            finished = DataExport.objects.filter(pk=export_id, status=Status.RUNNING).update(
-                status=Status.READY,
-                progress=100,
-                file=stored,
-                expires_at=now + timedelta(days=settings.DATA_EXPORT_TTL_DAYS),
-                updated_at=now,
+        return _build_export(export_id)
+
+
+def _build_export(export_id: Any) -> DataExport | None:
+    claimed = DataExport.objects.filter(pk=export_id, status__in=ACTIVE).update(
+        status=Status.RUNNING, progress=0, error="", updated_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    export = DataExport.objects.get(pk=export_id)
+    name = export_file_name(export)
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as fh:
+        _write_archive(export, fh)
+        fh.seek(0)
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        stored = default_storage.save(name, File(fh, name=name))
+    now = timezone.now()
+    with transaction.atomic():
+        finished = DataExport.objects.filter(pk=export_id, status=Status.RUNNING).update(
+            status=Status.READY,
+            progress=100,
+            file=stored,
+            expires_at=now + timedelta(days=settings.DATA_EXPORT_TTL_DAYS),
+            updated_at=now,
+        )
+        if not finished:  # cancelled under us (account purged): do not leave the file behind
+            transaction.on_commit(lambda: default_storage.delete(stored))
+            return None
+        export = DataExport.objects.select_related("user", "network").get(pk=export_id)
+        if export.user.email and export.user.is_active:
+            send_account_mail_on_commit(
+                to=export.user.email,
+                template="export_ready",
+                context={"user": export.user, "expires_at": export.expires_at},
+                network=export.network,
             )
-            if not finished:  # cancelled under us (account purged): do not leave the file behind
-                transaction.on_commit(lambda: default_storage.delete(stored))
-                return None
-            export = DataExport.objects.select_related("user", "network").get(pk=export_id)
-            if export.user.email and export.user.is_active:
-                send_account_mail_on_commit(
-                    to=export.user.email,
-                    template="export_ready",
-                    context={"user": export.user, "expires_at": export.expires_at},
-                    network=export.network,
-                )
-        return export
-    finally:
-        if redis.get(lock_key) == token:
-            redis.delete(lock_key)
+    return export
 
 
 def fail_export(*, export_id: Any, error: str) -> None:

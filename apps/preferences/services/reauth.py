@@ -1,4 +1,4 @@
-"""Re-authentication for sensitive account changes: the password, and the TOTP code when enrolled."""
+"""The second factor for sensitive account changes (the password: ``accounts.services.confirm_password``)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ from typing import Any
 
 from apps.accounts import twofactor
 from apps.accounts.selectors import has_confirmed_totp
-from apps.accounts.services import confirm_password
 from apps.core.exceptions import ValidationFailed
-
-# the password check is the accounts service, shared with API key management
-check_password = confirm_password
 
 
 def check_second_factor(*, user: Any, code: str | None) -> None:

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import NetworkScopedViewSet
-from apps.organizations.models import OrganizationMember
+from apps.organizations.selectors import active_organization_ids
 
 from .. import permissions, selectors, services
 from ..models import Database, Deployment, Project, Sandbox, StorageBucket
@@ -61,8 +61,7 @@ class ProjectViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retriev
                 qs = qs.filter(**{name: value}) if value in choices else qs.none()
         if params.get("mine") in ("true", "1"):
             user = self.request.user
-            orgs = OrganizationMember.objects.filter(user=user, status="active").values("organization_id")
-            qs = qs.filter(Q(owner_user=user) | Q(owner_organization__in=orgs))
+            qs = qs.filter(Q(owner_user=user) | Q(owner_organization__in=active_organization_ids(user)))
         q = (params.get("q") or "").strip()[:100]
         if q:
             qs = qs.filter(Q(name__icontains=q) | Q(slug__icontains=q))

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from apps.core import audit
 from apps.core.exceptions import Conflict, InvalidState, ValidationFailed
-from apps.core.redis import get_redis, key
+from apps.core.redis import key, lock
 
 from .. import selectors, states
 from ..models import (
@@ -81,14 +81,10 @@ def _check_quota(project: Project, quota: str) -> None:
 @contextmanager
 def _provision_lock(resource: models.Model) -> Iterator[bool]:
     """One provider call per row at a time (a redelivered task waits its turn)."""
-    name = key("projects", "provision", resource._meta.model_name, resource.pk)
-    redis = get_redis()
-    acquired = bool(redis.set(name, "1", nx=True, ex=PROVISION_LOCK_SECONDS))
-    try:
+    with lock(
+        key("projects", "provision", resource._meta.model_name, resource.pk), ttl=PROVISION_LOCK_SECONDS
+    ) as acquired:
         yield acquired
-    finally:
-        if acquired:
-            redis.delete(name)
 
 
 def _audit(*, actor: Any, project: Project, action: str, target: models.Model) -> None:

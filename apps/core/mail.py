@@ -1,0 +1,30 @@
+"""Transactional mail: render a subject and body template, send once the transaction commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+
+
+def from_email(network: Any) -> str:
+    return getattr(network, "from_email", None) or settings.DEFAULT_FROM_EMAIL
+
+
+def send_mail_on_commit(
+    *, to: str, template: str, context: dict[str, Any], network: Any, subject: str | None = None
+) -> None:
+    """Render ``<template>_subject.txt`` (unless ``subject`` is given) and ``<template>_body.txt``.
+
+    Rendered now (the objects in ``context`` may change), sent after commit:
+    nothing goes out for a rolled-back write.
+    """
+    context = {"site_url": settings.SITE_URL, "network": network, **context}
+    if subject is None:
+        subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
+    body = render_to_string(f"{template}_body.txt", context)
+    message = EmailMessage(subject=subject, body=body, from_email=from_email(network), to=[to])
+    transaction.on_commit(lambda: message.send(fail_silently=False))
