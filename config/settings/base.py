@@ -107,6 +107,18 @@ LOCAL_APPS = [
     "apps.brain",
     "apps.apikeys",
     "apps.realtime",
+    "apps.inbox",
+    "apps.notifications",
+    "apps.social",
+    "apps.sharing",
+    "apps.chat",
+    "apps.billing",
+    "apps.agents",
+    "apps.integrations",
+    "apps.dispatcher",
+    "apps.bounties",
+    "apps.invites",
+    "apps.mailing",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -347,6 +359,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=8, minute=0),
     },
     "apikeys.purge_usage": {"task": "apikeys.purge_usage", "schedule": crontab(hour=4, minute=10)},
+    # --- inbox / notifications ---
+    # --- social / sharing ---
+    # --- chat ---
+    # --- agents / AI usage ---
+    # --- integrations ---
+    # --- billing (Stripe) ---
+    # --- dispatcher / bounties ---
+    # --- invites / mailing ---
 }
 CELERY_HEARTBEAT_STALE_SECONDS = env.int("CELERY_HEARTBEAT_STALE_SECONDS", default=120)
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DispatcherConfig(AppConfig):
+    name = "apps.dispatcher"
+    label = "dispatcher"

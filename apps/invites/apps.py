@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class InvitesConfig(AppConfig):
+    name = "apps.invites"
+    label = "invites"
