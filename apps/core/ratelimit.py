@@ -1,7 +1,8 @@
-"""Fixed-window rate limits on Redis: one round trip (INCR + EXPIRE in a pipeline)."""
+"""Rate limits on Redis: fixed windows (INCR + EXPIRE, one round trip) and token buckets (one Lua call)."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -63,3 +64,49 @@ def reset(bucket: str, rate: Rate | str) -> None:
     if isinstance(rate, str):
         rate = Rate.parse(rate)
     get_redis().delete(key("rl", bucket, rate.window_start(int(time.time()))))
+
+
+# --- token bucket (bursts, then a steady rate) -------------------------------------------
+
+# KEYS[1] bucket; ARGV: capacity, refill per second, cost. Redis' own clock, so every web
+# process agrees. Returns {allowed (0/1), milliseconds until `cost` tokens are available}.
+_TOKEN_BUCKET = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil then tokens = capacity; at = now end
+tokens = math.min(capacity, tokens + (now - at) * rate / 1000)
+local allowed = 0
+local wait = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  wait = math.ceil((cost - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
+return {allowed, wait}
+"""
+
+
+def take_token(bucket: str, *, capacity: int, per_second: float, cost: int = 1) -> tuple[bool, float]:
+    """Token bucket: ``capacity`` at once, refilled at ``per_second``; one Lua round trip.
+
+    Returns (allowed, seconds until enough tokens are back).
+    """
+    allowed, wait_ms = get_redis().eval(_TOKEN_BUCKET, 1, key("tb", bucket), capacity, per_second, cost)
+    return bool(allowed), int(wait_ms) / 1000
+
+
+def enforce_tokens(
+    bucket: str, *, capacity: int, per_second: float, message: str | None = None, cost: int = 1
+) -> None:
+    allowed, wait = take_token(bucket, capacity=capacity, per_second=per_second, cost=cost)
+    if not allowed:
+        raise RateLimited(message, retry_after=math.ceil(wait))
