@@ -31,7 +31,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,42 +38,19 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import colony  # noqa: E402  (scripts/colony.py: embedded services, secrets, manage)
 
-from bench.common import logged_in_session, run_wrk, start_uvicorn  # noqa: E402
+from bench.common import (  # noqa: E402
+    dot_env,
+    logged_in_session,
+    recreate_database,
+    run_wrk,
+    start_uvicorn,
+    with_database,
+    with_redis_db,
+)
 
 SCRATCH_DB = "colony_apikey_bench"
 SCRATCH_REDIS_DB = 15
 ME = "/api/v1/me/"
-
-
-def dot_env() -> dict[str, str]:
-    path = ROOT / ".env"
-    values: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                name, _, value = line.partition("=")
-                values[name.strip()] = value.strip().strip("'\"")
-    return values
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def with_redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{db}"))
-
-
-def recreate_database(url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    admin_url = with_database(url, "postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:

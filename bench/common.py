@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: a uvicorn server, a logged-in session, wrk runs."""
+"""Shared by the benchmarks: scratch databases, a uvicorn server, a logged-in session, wrk runs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,45 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def dot_env() -> dict[str, str]:
+    """``.env`` values (the scripts read them as settings would)."""
+    path = ROOT / ".env"
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                name, _, value = line.partition("=")
+                values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def with_redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def recreate_database(url: str, name: str, *, drop_only: bool = False) -> None:
+    """Drop (and unless ``drop_only`` create) the scratch database ``name`` on ``url``'s server."""
+    import psycopg
+
+    admin_url = with_database(url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def parse_wrk(output: str) -> dict:
@@ -23,24 +58,57 @@ def parse_wrk(output: str) -> dict:
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    total = re.search(r"^\s*(\d+) requests in", output, re.M)
     return {
         "rps": float(rps.group(1)) if rps else 0.0,
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "requests": int(total.group(1)) if total else 0,
     }
 
 
-def run_wrk(url: str, header: str | None = None, *, duration: int, connections: int) -> dict:
-    """A 2 s warm-up, then the measured run with latency percentiles."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def run_wrk(
+    url: str,
+    header: str | None = None,
+    *,
+    duration: int,
+    connections: int,
+    headers: Sequence[str] = (),
+    script: str | Path | None = None,
+    server_pid: int | None = None,
+    warmup: int = 2,
+) -> dict:
+    """A warm-up, then the measured run with latency percentiles.
+
+    ``script`` is a wrk Lua file (method, body); with ``server_pid`` the
+    result also has the server's CPU time per request (``cpu_ms``) over the
+    measured run only.
+    """
     base = ["wrk", "-t", "1", "-c", str(connections)]
-    if header:
-        base += ["-H", header]
-    subprocess.run([*base, "-d", "2s", url], capture_output=True, check=True)
+    for value in ([header] if header else []) + list(headers):
+        base += ["-H", value]
+    if script:
+        base += ["-s", str(script)]
+    if warmup:
+        subprocess.run([*base, "-d", f"{warmup}s", url], capture_output=True, check=True)
+    cpu_before = process_cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(
         [*base, "-d", f"{duration}s", "--latency", url], capture_output=True, text=True, check=True
     )
-    return parse_wrk(out.stdout)
+    result = parse_wrk(out.stdout)
+    if server_pid:
+        cpu = process_cpu_seconds(server_pid) - cpu_before
+        result["cpu_ms"] = cpu * 1000 / result["requests"] if result["requests"] else float("nan")
+    return result
 
 
 def start_uvicorn(env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
