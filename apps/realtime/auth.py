@@ -1,7 +1,10 @@
-"""WebSocket authentication: the session cookie (tickets arrive with chat).
+"""WebSocket authentication: a single-use ticket (``/ws/?ticket=…``) or the session cookie.
 
 Sets ``scope["user"]`` and ``scope["session_key"]``; a socket whose session
-is later revoked is closed through the ``session.<key>`` group.
+is later revoked is closed through the ``session.<key>`` group. A ticket
+(``apps.realtime.tickets``) is redeemed once; an unknown, reused or expired
+one leaves the socket anonymous (refused), whatever cookie comes with it. A
+ticket issued to an API key needs the key to be still active at connect.
 """
 
 from __future__ import annotations
@@ -21,8 +24,52 @@ def _session_is_live(session_key: str | None, user) -> bool:
     return UserSession.objects.filter(session_key=session_key, user=user, revoked_at__isnull=True).exists()
 
 
+@database_sync_to_async
+def _ticket_principal(ticket: str):
+    from apps.accounts.models import User, UserSession
+    from apps.apikeys.models import ApiKey
+    from apps.apikeys.scopes import grants
+
+    from .tickets import redeem_ticket
+
+    data = redeem_ticket(ticket)
+    if data is None:
+        return AnonymousUser(), None
+    user = User.objects.select_related("network").filter(pk=data["user_id"], is_active=True).first()
+    if user is None:
+        return AnonymousUser(), None
+    if data.get("api_key_id"):
+        key = ApiKey.objects.filter(pk=data["api_key_id"], user=user).first()
+        if key is None or not key.is_active or not grants(key.scopes, "realtime:connect"):
+            return AnonymousUser(), None
+        return user, None
+    session_key = data.get("session_key")
+    if (
+        session_key
+        and not UserSession.objects.filter(
+            session_key=session_key, user=user, revoked_at__isnull=True
+        ).exists()
+    ):
+        return AnonymousUser(), None
+    return user, session_key
+
+
+def _query_ticket(scope) -> str | None:
+    from urllib.parse import parse_qs
+
+    raw = scope.get("query_string") or b""
+    values = parse_qs(raw.decode("latin-1")).get("ticket")
+    return values[0] if values else None
+
+
 class _SessionUserMiddleware(AuthMiddleware):
     async def resolve_scope(self, scope) -> None:
+        ticket = _query_ticket(scope)
+        if ticket is not None:
+            scope["user"], session_key = await _ticket_principal(ticket)
+            if session_key:
+                scope["session_key"] = session_key
+            return
         await super().resolve_scope(scope)
         user = scope["user"]._wrapped if hasattr(scope["user"], "_wrapped") else scope["user"]
         session = scope.get("session")

@@ -1,7 +1,11 @@
 """The one WebSocket per client at ``/ws/``.
 
-Joins ``user.<id>`` (inbox, notifications) and ``session.<key>`` (revocation);
-chat adds ``conv.<id>`` groups. Client frames are JSON ``{"type": …}``.
+Joins ``user.<id>`` (inbox, notifications) and ``session.<key>`` (revocation),
+then the groups the registered providers name (chat: ``conv.<id>``), and
+follows ``realtime.join`` / ``realtime.leave`` events sent to ``user.<id>``.
+Client frames are JSON ``{"type": …}``; types other than ``ping`` go to the
+handlers registered in ``apps.realtime.dispatch``. A client's mistake is an
+``error`` frame and the socket stays open.
 """
 
 from __future__ import annotations
@@ -9,9 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.accounts.services import session_group, user_group
+from apps.core.exceptions import DomainError
+
+from . import dispatch, presence
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SESSION_REVOKED = 4001
@@ -32,12 +40,21 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             self.joined.append(session_group(session_key))
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        # after user.<id>: a membership added while these are read arrives as realtime.join
+        for provider in dispatch.group_providers():
+            for group in await provider(user):
+                if group not in self.joined:
+                    self.joined.append(group)
+                    await self.channel_layer.group_add(group, self.channel_name)
+        await database_sync_to_async(presence.mark_connected)(self.user_id, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "user_id": self.user_id})
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "user_id", None):
+            await database_sync_to_async(presence.mark_disconnected)(self.user_id, self.channel_name)
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:
@@ -61,11 +78,36 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: dict, **kwargs) -> None:
         kind = content.get("type")
         if kind == "ping":
+            await database_sync_to_async(presence.mark_connected)(self.user_id, self.channel_name)
             await self.send_json({"type": "pong", "ts": content.get("ts")})
             return
-        await self.send_json(
-            {"type": "error", "code": "unknown_type", "detail": f"Unknown frame type {kind!r}."}
-        )
+        handler = dispatch.action_handler(kind)
+        if handler is None:
+            await self.send_error(content, "unknown_type", f"Unknown frame type {str(kind)[:60]!r}.")
+            return
+        try:
+            await handler(self, content)
+        except DomainError as exc:
+            extra = {"retry_after": exc.retry_after} if hasattr(exc, "retry_after") else {}
+            if exc.field:
+                extra["field"] = exc.field
+            await self.send_error(content, exc.code, exc.message, **extra)
+
+    async def send_error(self, frame: dict, code: str, detail: str, **extra: Any) -> None:
+        """An ``error`` frame echoing the client's ``ref`` / ``client_id`` so it can match it."""
+        payload: dict[str, Any] = {"type": "error", "code": code, "detail": detail, **extra}
+        for name in ("ref", "client_id"):
+            value = frame.get(name)
+            if isinstance(value, (str, int)) and len(str(value)) <= 100:
+                payload[name] = value
+        await self.send_json(payload)
+
+    async def reply(self, frame: dict, payload: dict[str, Any]) -> None:
+        """Answer a client frame, echoing its ``ref`` (when it sent one)."""
+        ref = frame.get("ref")
+        if isinstance(ref, (str, int)) and len(str(ref)) <= 100:
+            payload = {**payload, "ref": ref}
+        await self.send_json(payload)
 
     # --- group events ---------------------------------------------------------
 
@@ -76,3 +118,21 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     async def realtime_event(self, event: dict) -> None:
         """Generic fan-out: ``{"type": "realtime.event", "payload": {...}}``."""
         await self.send_json(event["payload"])
+
+    async def realtime_join(self, event: dict) -> None:
+        """Start receiving a group (a membership added), then forward the payload if any."""
+        group = event["group"]
+        if group not in self.joined:
+            self.joined.append(group)
+            await self.channel_layer.group_add(group, self.channel_name)
+        if event.get("payload"):
+            await self.send_json(event["payload"])
+
+    async def realtime_leave(self, event: dict) -> None:
+        """Stop receiving a group at once (a membership removed), then forward the payload."""
+        group = event["group"]
+        if group in self.joined:
+            self.joined.remove(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+        if event.get("payload"):
+            await self.send_json(event["payload"])

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("realtime/tickets/", api.TicketView.as_view(), name="realtime-tickets"),
+]
