@@ -112,6 +112,9 @@ class User(NetworkScopedModel, AbstractBaseUser, PermissionsMixin):
     )
     agent_status = models.CharField(max_length=20, choices=AgentStatus.choices, null=True, blank=True)
     agent_model = models.CharField(max_length=200, null=True, blank=True)
+    agent_provider_config = models.ForeignKey(
+        "billing.AIProviderConfig", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     agent_system_prompt = models.TextField(null=True, blank=True)
     agent_temperature = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
     agent_max_output_tokens = models.IntegerField(null=True, blank=True)
