@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.chat import views as chat_views
 from apps.core import views as core_views
 
 admin.site.site_header = "Colony back office"
@@ -44,5 +45,8 @@ urlpatterns = [
     path("_allauth/", include("apps.accounts.headless_urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include(api_v1)),
+    path("chat/", chat_views.chat_page, name="chat"),
+    path("", include("apps.invites.browser_urls")),
+    path("", include("apps.mailing.browser_urls")),
     path("", core_views.home, name="home"),
 ]
