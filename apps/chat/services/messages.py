@@ -247,7 +247,8 @@ def _on_commit_created(message: Message, conversation: Conversation) -> None:
                 )
         hooks.message_committed(message, conversation)
 
-    transaction.on_commit(after)
+    # robust: the message is committed; a failing fan-out is logged, never turned into an error
+    transaction.on_commit(after, robust=True)
 
 
 def _locked_message(message: Message | Any) -> Message:

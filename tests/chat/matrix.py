@@ -1,0 +1,94 @@
+"""Cross-tenant matrix cases of the chat routes (registry: tests/matrix.py)."""
+
+from __future__ import annotations
+
+from tests.accounts.factories import UserFactory
+from tests.matrix import Ctx, create, detail
+from tests.projects.factories import ProjectFactory
+
+from .factories import direct, group, send
+
+
+def _group(ctx: Ctx):
+    return group(ctx.user, UserFactory(network=ctx.network))
+
+
+@detail("conversation-detail", methods=("get", "patch"), body={"title": "Renamed"})
+def _conversation(ctx: Ctx) -> dict:
+    return {"pk": _group(ctx).pk}
+
+
+@create("conversation-list")
+def _conversation_create(own: Ctx, other: Ctx) -> tuple[dict, dict]:
+    # a direct conversation with a user of the other network: 400, nothing written
+    return {}, {"kind": "direct", "user_id": str(other.user.pk)}
+
+
+@detail("conversation-read", methods=("post",), body={"seq": 1})
+def _read(ctx: Ctx) -> dict:
+    conversation = _group(ctx)
+    send(ctx.user, conversation)
+    return {"pk": conversation.pk}
+
+
+@detail("conversation-unread", methods=("post",), body={"seq": 1})
+def _unread(ctx: Ctx) -> dict:
+    conversation = _group(ctx)
+    send(ctx.user, conversation)
+    return {"pk": conversation.pk}
+
+
+@detail("conversation-members", methods=("get", "post"))
+def _members(ctx: Ctx) -> dict:
+    return {"pk": _group(ctx).pk}
+
+
+@create("conversation-members")
+def _members_create(own: Ctx, other: Ctx) -> tuple[dict, dict]:
+    # adding a user of the other network: 400
+    return {"pk": _group(own).pk}, {"user_ids": [str(other.user.pk)]}
+
+
+@detail("conversation-messages", methods=("get", "post"), body={"body": "hi"})
+def _messages(ctx: Ctx) -> dict:
+    return {"pk": _group(ctx).pk}
+
+
+@create("conversation-messages")
+def _message_create(own: Ctx, other: Ctx) -> tuple[dict, dict]:
+    # replying to a message of the other network's conversation: 400
+    foreign = send(other.user, direct(other.user))
+    return {"pk": _group(own).pk}, {"body": "re", "reply_to": str(foreign.pk)}
+
+
+@detail("conversation-member-detail", methods=("patch", "delete"), body={"notify": "mentions"})
+def _member(ctx: Ctx) -> dict:
+    conversation = _group(ctx)
+    return {"pk": conversation.members.get(user=ctx.user).pk}
+
+
+@detail("message-detail", methods=("get", "patch", "delete"), body={"body": "edited"})
+def _message(ctx: Ctx) -> dict:
+    return {"pk": send(ctx.user, _group(ctx)).pk}
+
+
+@detail("message-thread", methods=("get",))
+def _thread(ctx: Ctx) -> dict:
+    return {"pk": send(ctx.user, _group(ctx)).pk}
+
+
+@detail("message-reactions", methods=("post",), body={"emoji": "👍"})
+def _reactions(ctx: Ctx) -> dict:
+    return {"pk": send(ctx.user, _group(ctx)).pk}
+
+
+@detail("message-reaction", methods=("delete",))
+def _reaction(ctx: Ctx) -> dict:
+    from apps.chat import services
+
+    message = send(ctx.user, _group(ctx))
+    services.add_reaction(actor=ctx.user, message=message, emoji="👍")
+    return {"pk": message.pk, "emoji": "👍"}
+
+
+__all__ = ["ProjectFactory"]
