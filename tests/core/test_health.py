@@ -1,7 +1,10 @@
+import time
+
 import pytest
 from django.core.management import call_command
 
-from apps.core import tasks
+from apps.core import tasks, views
+from apps.core.redis import get_redis
 
 
 def test_healthz_is_ok_without_touching_dependencies(client):
@@ -10,17 +13,49 @@ def test_healthz_is_ok_without_touching_dependencies(client):
     assert response.json() == {"status": "ok"}
 
 
+@pytest.fixture
+def just_started(monkeypatch):
+    monkeypatch.setattr(views, "PROCESS_STARTED_AT", time.time() - 5)
+
+
+@pytest.fixture
+def long_running(monkeypatch, settings):
+    monkeypatch.setattr(
+        views, "PROCESS_STARTED_AT", time.time() - settings.CELERY_HEARTBEAT_STALE_SECONDS - 60
+    )
+
+
 @pytest.mark.django_db
-def test_readyz_reports_each_dependency_and_no_beat_yet(client):
-    body = client.get("/readyz").json()
+def test_readyz_is_starting_503_before_the_first_beat_after_start(client, just_started):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "starting"
+    assert "waiting for the first Celery beat heartbeat" in body["reason"]
     assert body["checks"]["postgres"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is True
     assert body["checks"]["celery_beat"]["ok"] is False
-    assert body["status"] == "degraded"
 
 
 @pytest.mark.django_db
-def test_readyz_ok_after_a_beat(client):
+def test_readyz_is_starting_even_with_an_old_beat_from_before_the_start(client, just_started):
+    get_redis().set(tasks.HEARTBEAT_KEY, f"{time.time() - 3600:.3f}")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "starting"
+
+
+@pytest.mark.django_db
+def test_readyz_is_degraded_200_when_no_beat_ever_came(client, long_running):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert "no Celery beat heartbeat recorded" in body["reason"]
+
+
+@pytest.mark.django_db
+def test_readyz_ok_after_a_beat(client, just_started):
     tasks.heartbeat()  # eager: what beat schedules every 30 s
     response = client.get("/readyz")
     assert response.status_code == 200
@@ -30,13 +65,15 @@ def test_readyz_ok_after_a_beat(client):
 
 
 @pytest.mark.django_db
-def test_readyz_reports_stale_beat(client, settings):
-    from apps.core.redis import get_redis
-
-    get_redis().set(tasks.HEARTBEAT_KEY, "1000.0")
-    body = client.get("/readyz").json()
+def test_readyz_is_degraded_when_the_beat_is_truly_late(client, long_running, settings):
+    late = settings.CELERY_HEARTBEAT_STALE_SECONDS + 30
+    get_redis().set(tasks.HEARTBEAT_KEY, f"{time.time() - late:.3f}")
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
     assert body["checks"]["celery_beat"]["ok"] is False
     assert body["status"] == "degraded"
+    assert "old (late after" in body["reason"]
 
 
 @pytest.mark.django_db
