@@ -90,6 +90,8 @@ class AIProviderConfig(NetworkScopedModel):
     monthly_budget_micros = models.BigIntegerField(null=True, blank=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    #: deleted while usage refers to it: kept for the history, key wiped, hidden
+    deleted_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -111,8 +113,9 @@ class AIProviderConfig(NetworkScopedModel):
             ),
             models.UniqueConstraint(
                 fields=["network", "scope", "owner_user", "owner_organization", "name"],
+                condition=Q(deleted_at__isnull=True),
                 nulls_distinct=False,
-                name="aiproviderconfig_owner_name_uniq",
+                name="aiproviderconfig_owner_name_live_uniq",
             ),
             models.UniqueConstraint(
                 fields=["network", "scope", "owner_user", "owner_organization"],
@@ -208,7 +211,7 @@ class AIUsage(NetworkScopedModel):
         "projects.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     provider_config = models.ForeignKey(
-        AIProviderConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage"
+        AIProviderConfig, null=True, blank=True, on_delete=models.PROTECT, related_name="usage"
     )
     provider = models.CharField(max_length=20, choices=ProviderKind.choices)
     model = models.CharField(max_length=200)
@@ -272,7 +275,7 @@ class AIUsageDaily(NetworkScopedModel):
         "organizations.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     provider_config = models.ForeignKey(
-        AIProviderConfig, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        AIProviderConfig, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     model = models.CharField(max_length=200)
     is_byok = models.BooleanField(default=False)

@@ -1,3 +1,14 @@
-from django.urls import URLPattern
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern] = []
+from .api import ai
+
+router = SimpleRouter(trailing_slash=True)
+# --- AI providers and usage ---
+router.register("ai-provider-configs", ai.AIProviderConfigViewSet, basename="ai-provider-config")
+router.register("ai-usage", ai.AIUsageViewSet, basename="ai-usage")
+
+urlpatterns = [
+    path("ai-models/", ai.AIModelListView.as_view(), name="ai-models"),
+    *router.urls,
+]

@@ -363,6 +363,17 @@ CELERY_BEAT_SCHEDULE = {
     # --- social / sharing ---
     # --- chat ---
     # --- agents / AI usage ---
+    "agents.dispatch_due_schedules": {
+        "task": "agents.dispatch_due_schedules",
+        "schedule": timedelta(minutes=1),
+    },
+    "agents.summarize_conversations": {
+        "task": "agents.summarize_conversations",
+        "schedule": timedelta(minutes=10),
+    },
+    "agents.prune_memory": {"task": "agents.prune_memory", "schedule": crontab(hour=4, minute=20)},
+    "agents.purge_guard_logs": {"task": "agents.purge_guard_logs", "schedule": crontab(hour=4, minute=30)},
+    "billing.rollup_ai_usage": {"task": "billing.rollup_ai_usage", "schedule": timedelta(minutes=15)},
     # --- integrations ---
     # --- billing (Stripe) ---
     # --- dispatcher / bounties ---
@@ -420,6 +431,23 @@ DATA_EXPORT_TTL_DAYS = 7
 LOGIN_HISTORY_RETENTION_DAYS = 365
 EMAIL_CHANGE_TTL_HOURS = 24
 USER_PREFERENCES_MAX_BYTES = 16 * 1024
+
+# --- agents / AI providers ----------------------------------------------------
+# Provider base URLs must be https and resolve to public addresses; True allows
+# http and private/loopback hosts (tests, a local Ollama). Staff network configs may always.
+AI_PROVIDER_ALLOW_PRIVATE_URLS = env.bool("AI_PROVIDER_ALLOW_PRIVATE_URLS", default=False)
+AI_PROVIDER_TIMEOUT_SECONDS = env.float("AI_PROVIDER_TIMEOUT_SECONDS", default=60.0)
+AI_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("AI_PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0)
+AI_PROVIDER_MAX_RETRIES = env.int("AI_PROVIDER_MAX_RETRIES", default=2)
+AI_DEFAULT_MAX_OUTPUT_TOKENS = env.int("AI_DEFAULT_MAX_OUTPUT_TOKENS", default=1024)
+# Agent runs: recalled memory within this many tokens; guard refuses input past this many characters.
+AGENT_MEMORY_TOKEN_BUDGET = env.int("AGENT_MEMORY_TOKEN_BUDGET", default=1500)
+AGENT_MEMORY_MAX_LIVE_FACTS = 2000
+AGENT_GUARD_MAX_INPUT_CHARS = env.int("AGENT_GUARD_MAX_INPUT_CHARS", default=20000)
+AGENT_SCHEDULE_MIN_INTERVAL_MINUTES = 5
+AGENT_SCHEDULE_MAX_FAILURES = 5
+AGENT_SCHEDULE_CLAIM_BATCH = env.int("AGENT_SCHEDULE_CLAIM_BATCH", default=500)
+PROMPT_GUARD_LOG_RETENTION_DAYS = 180
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en"
