@@ -51,7 +51,7 @@ def reaction_summaries(message_ids: Iterable[Any]) -> dict[Any, list[dict[str, A
     rows = (
         MessageReaction.objects.filter(message_id__in=ids)
         .values("message_id", "emoji")
-        .annotate(count=Count("id"), user_ids=ArrayAgg("user_id", ordering="id"), first=Min("created_at"))
+        .annotate(count=Count("id"), user_ids=ArrayAgg("user_id", order_by="id"), first=Min("created_at"))
         .order_by("message_id")
     )
     for row in sorted(rows, key=lambda r: r["first"]):
