@@ -43,6 +43,7 @@ def wait_for(predicate, *, timeout: float = 15.0, interval: float = 0.05, messag
 class LiveASGIServer:
     def __init__(self) -> None:
         import uvicorn
+        from django.conf import settings
 
         from config.asgi import application
 
@@ -54,6 +55,8 @@ class LiveASGIServer:
             lifespan="off",
             log_level="warning",
             ws="websockets-sansio",
+            # as the Procfile: proxy headers only from FORWARDED_ALLOW_IPS (default: nobody)
+            forwarded_allow_ips=",".join(settings.FORWARDED_ALLOW_IPS),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

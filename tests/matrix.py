@@ -31,6 +31,31 @@ checks that ``own.user`` gets a non-404 on its own object, and that the other
 network's user gets 404 on it with every method, and nothing changed.
 ``create`` cases expect 400 (client FK) or 404 (foreign parent in the URL).
 Action routes (``…/{pk}/revoke/``) are detail routes too: register them.
+
+**The organization policy walk.** Every route whose view is org-reached (its
+model or viewset declares ``organization_field``, or it has an
+``organization_url_kwarg`` — see ``apps/organizations/policy.py``) must also
+register an ``org_reached`` case, or ``org_exempt(name, reason)``::
+
+    from tests.matrix import OrgCtx, org_reached
+
+    @org_reached("project-detail", methods=("get", "patch", "delete"), body={"name": "x"})
+    def _org_project(ctx: OrgCtx) -> dict:
+        # a row owned by / reached through ctx.org (ctx.user is its owner)
+        return {"pk": OrgProjectFactory(owner_organization=ctx.org).pk}
+
+    @org_reached("project-list", methods=("get", "post"), body=lambda ctx: {"owner_organization": str(ctx.org.pk), "name": "p"})
+    def _org_projects(ctx: OrgCtx) -> dict:
+        ctx.hidden.append(str(OrgProjectFactory(owner_organization=ctx.org).pk))  # must not be listed
+        return {}
+
+The walk applies each refusing policy (IP allowlist, API keys off, 2FA
+required — session and key —, session too old, a key limited to another
+organization) to ``ctx.org`` and calls every method with a principal that is
+otherwise allowed (the owner): none may answer 2xx — except a GET of a list
+route, which must then not contain any of ``ctx.hidden`` — and nothing may
+change. Then, with the policy lifted, the first method must not be refused
+(401/403/404). ``body`` may be a dict or a function of the context.
 """
 
 from __future__ import annotations
@@ -61,9 +86,27 @@ class CreateCase:
     make: Callable[[Ctx, Ctx], tuple[dict, dict]]
 
 
+@dataclass
+class OrgCtx:
+    network: Any
+    user: Any  # the owner of org
+    org: Any  # the organization whose policy the walk turns on
+    hidden: list[str] = field(default_factory=list)  # ids a list route must not show
+
+
+@dataclass
+class OrgCase:
+    url_name: str
+    make: Callable[[OrgCtx], dict]
+    methods: tuple[str, ...] = ("get", "put", "patch", "delete", "post")
+    body: dict | Callable[[OrgCtx], dict] = field(default_factory=dict)
+
+
 DETAIL: dict[str, DetailCase] = {}
 CREATE: dict[str, CreateCase] = {}
 EXEMPT: dict[str, str] = {}
+ORG: dict[str, OrgCase] = {}
+ORG_EXEMPT: dict[str, str] = {}
 
 
 def detail(url_name: str, *, methods: tuple[str, ...] | None = None, body: dict | None = None):
@@ -86,3 +129,22 @@ def exempt(url_name: str, reason: str) -> None:
     if not reason:
         raise ValueError("an exemption needs a reason")
     EXEMPT[url_name] = reason
+
+
+def org_reached(
+    url_name: str,
+    *,
+    methods: tuple[str, ...] | None = None,
+    body: dict | Callable[[OrgCtx], dict] | None = None,
+):
+    def register(fn: Callable[[OrgCtx], dict]) -> Callable[[OrgCtx], dict]:
+        ORG[url_name] = OrgCase(url_name, fn, methods or OrgCase.methods, body or {})
+        return fn
+
+    return register
+
+
+def org_exempt(url_name: str, reason: str) -> None:
+    if not reason:
+        raise ValueError("an exemption needs a reason")
+    ORG_EXEMPT[url_name] = reason

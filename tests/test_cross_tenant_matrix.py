@@ -14,6 +14,12 @@ later are included automatically) and the cases registered in
   routes (kwargs + POST) may register a ``create`` case too; it then runs.
 * Otherwise the route must be ``exempt(name, reason)``. A route with neither
   fails ``test_route_is_covered[<name>]`` naming it.
+
+The same walk carries the organization policy walk: a route whose view is
+org-reached (``organization_field`` / ``organization_url_kwarg``, see
+``apps/organizations/policy.py``) needs an ``org_reached`` case (or
+``org_exempt``); under each refusing policy the otherwise-allowed owner gets
+no 2xx (a list GET must leave the org's rows out) and nothing changes.
 """
 
 from __future__ import annotations
@@ -30,7 +36,18 @@ from rest_framework.routers import SimpleRouter
 
 import tests
 from apps.core.api import UnscopedViewSet
-from tests.matrix import CREATE, DETAIL, EXEMPT, CreateCase, Ctx, DetailCase
+from apps.organizations.policy import is_org_reached
+from tests.matrix import (
+    CREATE,
+    DETAIL,
+    EXEMPT,
+    ORG,
+    ORG_EXEMPT,
+    CreateCase,
+    Ctx,
+    DetailCase,
+    OrgCtx,
+)
 from tests.testapp.models import Widget
 
 API_PREFIX = "api/v1/"
@@ -52,6 +69,7 @@ class Route:
     pattern: str
     kwargs: frozenset[str]
     methods: frozenset[str]
+    org_reached: bool = False
 
     @property
     def needs_detail(self) -> bool:
@@ -104,7 +122,9 @@ def api_routes() -> dict[str, Route]:
         key = name or f"<unnamed {text}>"
         if key in routes:  # format-suffix twins share the name
             continue
-        routes[key] = Route(key, "/" + text, kwargs, allowed_methods(callback))
+        cls = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+        org = bool(cls is not None and is_org_reached(cls))
+        routes[key] = Route(key, "/" + text, kwargs, allowed_methods(callback), org)
     return routes
 
 
@@ -115,6 +135,7 @@ def all_route_names() -> set[str]:
 _load_registrations()
 ROUTES = api_routes()
 TO_COVER = sorted(name for name, r in ROUTES.items() if r.needs_detail or r.needs_create)
+ORG_TO_COVER = sorted(name for name, r in ROUTES.items() if r.org_reached)
 
 
 @pytest.fixture
@@ -211,6 +232,126 @@ def test_other_networks_object_is_404_and_unchanged(url_name, own, other):
 @pytest.mark.parametrize("url_name", sorted(CREATE))
 def test_foreign_fk_on_create_is_rejected(url_name, own, other):
     assert_create_rejected(CREATE[url_name], own, other)
+
+
+# --- the organization policy walk ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("url_name", ORG_TO_COVER)
+def test_org_reached_route_is_in_the_policy_walk(url_name):
+    route = ROUTES[url_name]
+    assert url_name in ORG or url_name in ORG_EXEMPT, (
+        f"API route {url_name!r} ({route.pattern}) reaches organization rows (organization_field / "
+        "organization_url_kwarg) but is not in the policy walk: register an org_reached(...) case in "
+        "tests/<domain>/matrix.py, or org_exempt(name, reason)"
+    )
+
+
+def test_policy_walk_registrations_name_org_reached_routes():
+    stale = sorted(name for name in {*ORG, *ORG_EXEMPT} if name not in ROUTES or not ROUTES[name].org_reached)
+    assert not stale, f"policy-walk registrations for routes that are not org-reached: {stale}"
+
+
+_OPEN_POLICY = {
+    "require_2fa": False,
+    "ip_allowlist": [],
+    "api_keys_allowed": True,
+    "session_max_age_hours": None,
+}
+
+
+def _set_policy(org, user, **changes) -> None:
+    from apps.accounts.selectors import forget_security_state
+    from apps.organizations.models import OrganizationSecurityPolicy
+
+    OrganizationSecurityPolicy.objects.filter(organization=org).update(**{**_OPEN_POLICY, **changes})
+    forget_security_state(user.pk)
+
+
+def _principals(ctx: OrgCtx) -> list[tuple[str, dict, object]]:
+    """(label, refusing policy, a client of the otherwise-allowed owner)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from apps.accounts.models import UserSession
+    from tests.apikeys.factories import bearer, issue_key
+    from tests.organizations.factories import OrganizationFactory
+    from tests.preferences.helpers import logged_in_client
+
+    session, _ = logged_in_client(ctx.user)
+    old_session, old_key = logged_in_client(ctx.user)
+    UserSession.objects.filter(session_key=old_key).update(created_at=timezone.now() - timedelta(hours=2))
+    key = APIClient()
+    key.credentials(**bearer(issue_key(ctx.user).token))
+    elsewhere = OrganizationFactory(network=ctx.network, owner=ctx.user)
+    other_key = APIClient()
+    other_key.credentials(**bearer(issue_key(ctx.user, organization=elsewhere).token))
+    return [
+        ("ip_allowlist", {"ip_allowlist": ["10.0.0.0/8"]}, session),
+        ("ip_allowlist (key)", {"ip_allowlist": ["10.0.0.0/8"]}, key),
+        ("api_keys_allowed", {"api_keys_allowed": False}, key),
+        ("require_2fa (session)", {"require_2fa": True}, session),
+        ("require_2fa (key)", {"require_2fa": True}, key),
+        ("session_max_age_hours", {"session_max_age_hours": 1}, old_session),
+        ("key limited to another organization", {}, other_key),
+    ]
+
+
+def _body(case, ctx: OrgCtx) -> dict:
+    return case.body(ctx) if callable(case.body) else case.body
+
+
+def assert_policy_refuses(case, ctx: OrgCtx) -> None:
+    kwargs = case.make(ctx)
+    url = reverse(case.url_name, kwargs=kwargs or None)
+    route = ROUTES[case.url_name]
+    methods = [m for m in case.methods if m in route.methods]
+    assert methods, (
+        f"{case.url_name}: none of {case.methods} is allowed by the route ({sorted(route.methods)})"
+    )
+    body = _body(case, ctx)
+    principals = _principals(ctx)
+    before = snapshot()
+    for label, policy, client in principals:
+        _set_policy(ctx.org, ctx.user, **policy)
+        for method in methods:
+            response = _call(client, method, url, body)
+            assert response.status_code < 500, f"{method.upper()} {url} under {label} crashed"
+            if not 200 <= response.status_code < 300:
+                continue
+            listed = method == "get" and not route.kwargs
+            text = response.content.decode()
+            assert listed, (
+                f"{method.upper()} {url} answered {response.status_code} under a refusing {label} policy"
+            )
+            leaked = [value for value in ctx.hidden if value in text]
+            assert not leaked, f"GET {url} under a refusing {label} policy lists the org's rows {leaked}"
+    assert changed_models(before, snapshot()) == [], f"{case.url_name}: a refused request changed rows"
+    _set_policy(ctx.org, ctx.user)
+    from tests.preferences.helpers import logged_in_client
+
+    client, _ = logged_in_client(ctx.user)
+    response = _call(client, methods[0], url, body)
+    assert response.status_code not in (401, 403, 404), (
+        f"{methods[0].upper()} {url} by the owner with the policy lifted answered {response.status_code}: "
+        "the case does not build a row the owner may use"
+    )
+    if not route.kwargs and methods[0] == "get":
+        text = response.content.decode()
+        assert all(value in text for value in ctx.hidden), (
+            f"GET {url}: the lifted policy does not list the rows"
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", sorted(ORG))
+def test_refusing_org_policy_stops_every_org_reached_route(url_name, network, user):
+    from tests.organizations.factories import OrganizationFactory
+
+    org = OrganizationFactory(network=network, owner=user)
+    assert_policy_refuses(ORG[url_name], OrgCtx(network=network, user=user, org=org))
 
 
 # --- the matrix bites: a deliberately leaky route fails it ---------------------------------

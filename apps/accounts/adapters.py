@@ -47,6 +47,17 @@ class AccountAdapter(DefaultAccountAdapter):
                 invites.redeem(network=network, invite_code=code, user=user)
         return user
 
+    def get_client_ip(self, request) -> str:
+        """allauth's rate limits (login, login_failed, signup…) key on the one resolver."""
+        from django.core.exceptions import PermissionDenied
+
+        from apps.core.clientip import client_ip
+
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine client IP address")
+        return ip
+
     def get_login_stages(self) -> list[str]:
         return [*super().get_login_stages(), "apps.accounts.stages.OTPAuthenticateStage"]
 

@@ -28,20 +28,20 @@ def security_state(user: User) -> dict:
 
     ``totp_device_id`` is the confirmed TOTP device (or None); a session is
     2FA-verified when its ``MFA_SESSION_KEY`` names that device.
+    ``org_policies`` are the security policies that restrict anything of the
+    organizations the user is an active member of (read by
+    ``apps.organizations.policy`` on every org-reached request; dropped with
+    this state on membership and policy changes).
     """
     cached = cache.get(_security_key(user.pk))
-    if cached is not None and "totp_device_id" in cached:
+    if cached is not None and "org_policies" in cached:
         return cached
-    from apps.organizations.models import OrganizationMember
+    from apps.organizations.policy import member_policies
 
-    requires = bool(user.network.setting("require_2fa"))
-    if not requires:
-        requires = OrganizationMember.objects.filter(
-            user=user,
-            status="active",
-            organization__security_policy__require_2fa=True,
-            organization__archived_at__isnull=True,
-        ).exists()
+    org_policies = member_policies(user)
+    requires = bool(user.network.setting("require_2fa")) or any(
+        p["require_2fa"] and not p["archived"] for p in org_policies
+    )
     device_id = (
         TOTPDevice.objects.filter(user=user, confirmed=True)
         .order_by("-id")
@@ -52,6 +52,7 @@ def security_state(user: User) -> dict:
         "requires_2fa": requires,
         "has_2fa": device_id is not None,
         "totp_device_id": device_id,
+        "org_policies": org_policies,
     }
     cache.set(_security_key(user.pk), state, _SECURITY_TTL)
     return state

@@ -17,6 +17,7 @@ from django.utils import timezone
 from user_agents import parse as parse_user_agent
 
 from apps.core import audit, ratelimit
+from apps.core.clientip import client_ip  # noqa: F401 — re-exported for older callers
 from apps.core.exceptions import NotFound, RateLimited, ValidationFailed
 
 from .models import User, UserSession
@@ -92,13 +93,6 @@ def device_label(user_agent: str) -> str:
     if not browser and not system:
         return user_agent[:60]
     return " on ".join(p for p in (browser, system) if p)
-
-
-def client_ip(request: Any) -> str | None:
-    meta = getattr(request, "META", {})
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "") if settings.USE_X_FORWARDED_FOR else ""
-    ip = forwarded.split(",")[0].strip() if forwarded else meta.get("REMOTE_ADDR")
-    return ip or None
 
 
 def _session_kind(request: Any) -> str:

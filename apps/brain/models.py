@@ -23,6 +23,7 @@ class DecisionStatus(models.TextChoices):
 
 class ProjectDecision(NetworkScopedModel):
     Status = DecisionStatus
+    organization_field = "project__owner_organization"
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="decisions")
     number = models.PositiveIntegerField()
@@ -82,6 +83,7 @@ class MilestoneStatus(models.TextChoices):
 
 class ProjectMilestone(NetworkScopedModel):
     Status = MilestoneStatus
+    organization_field = "project__owner_organization"
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="milestones")
     title = models.CharField(max_length=200)

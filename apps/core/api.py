@@ -9,6 +9,11 @@
   plus the view's own ``permission_classes``: subclasses add, never replace.
 * Client-sent foreign keys go through ``NetworkScopedRelatedField``: another
   network's id reads exactly like a missing one.
+* Rows owned by or reached through an organization declare it with
+  ``organization_field`` (on the model, or on the viewset) and, on nested
+  routes, ``organization_url_kwarg``; the organization's security policy is
+  then enforced by the base chain and the base queryset
+  (``apps/organizations/policy.py``).
 """
 
 from __future__ import annotations
@@ -86,6 +91,12 @@ class NetworkScopedViewSet(NetworkContextMixin, viewsets.GenericViewSet):
 
     #: path from the model to its network, for models reached through a parent
     network_field: ClassVar[str] = "network"
+    #: path from the model to the Organization owning the row ("owner_organization",
+    #: "project__owner_organization"; "pk" for organizations). None = the model's own
+    #: ``organization_field``. Its security policy then applies (apps/organizations/policy.py).
+    organization_field: ClassVar[str | None] = None
+    #: nested routes: the URL kwarg holding the pk of the first object on organization_field
+    organization_url_kwarg: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -110,6 +121,9 @@ class NetworkScopedViewSet(NetworkContextMixin, viewsets.GenericViewSet):
         if network is None:  # fail closed
             return qs.none()
         qs = qs.filter(**{self.network_field: network})
+        from apps.organizations.policy import restrict_queryset, view_organization_field
+
+        qs = restrict_queryset(self.request, qs, view_organization_field(self))
         return self.scope_queryset(qs)
 
     def scope_queryset(self, qs: models.QuerySet) -> models.QuerySet:
@@ -156,6 +170,14 @@ class NetworkScopedRelatedField(serializers.PrimaryKeyRelatedField):
         self.network_field = network_field
         self.scope = scope
         super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        obj = super().to_internal_value(data)
+        # a row of an organization whose security policy refuses this request
+        from apps.organizations.policy import check_row
+
+        check_row(self.context.get("request"), obj)
+        return obj
 
     def get_queryset(self) -> models.QuerySet:
         qs = super().get_queryset()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 
@@ -20,6 +22,11 @@ class BaseModel(models.Model):
 
 class NetworkScopedModel(BaseModel):
     """A tenant row: reachable only from its own network."""
+
+    #: lookup path to the Organization that owns the row ("owner_organization",
+    #: "project__owner_organization"; "pk" on Organization); its security policy then
+    #: applies wherever the row is reached (apps/organizations/policy.py)
+    organization_field: ClassVar[str | None] = None
 
     network = models.ForeignKey(
         "networks.Network",
@@ -50,6 +57,8 @@ class AuditEvent(NetworkScopedModel):
         on_delete=models.CASCADE,
         related_name="audit_events",
     )
+    organization_field = "organization"
+
     action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=40)
     target_id = models.UUIDField(null=True, blank=True)

@@ -22,8 +22,8 @@ class AuditContext:
 
 
 def audit_context(request: Any) -> AuditContext:
-    from apps.accounts.services import client_ip
     from apps.apikeys.permissions import request_api_key
+    from apps.core.clientip import client_ip
 
     return AuditContext(ip=client_ip(request), api_key=request_api_key(request))
 

@@ -15,6 +15,8 @@ class Visibility(models.TextChoices):
 
 
 class Organization(NetworkScopedModel):
+    organization_field = "pk"  # its own security policy applies (apps/organizations/policy.py)
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=50)
     avatar = models.ImageField(upload_to="org-avatars/%Y/%m/", null=True, blank=True)
@@ -61,6 +63,7 @@ class OrganizationMember(NetworkScopedModel):
     Role = OrganizationMemberRole
 
     Status = OrganizationMemberStatus
+    organization_field = "organization"  # its security policy applies (apps/organizations/policy.py)
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(
@@ -117,6 +120,8 @@ class OrganizationMember(NetworkScopedModel):
 
 
 class OrganizationSettings(NetworkScopedModel):
+    organization_field = "organization"  # its security policy applies (apps/organizations/policy.py)
+
     organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="settings")
     default_project_visibility = models.CharField(
         max_length=20, choices=Visibility.choices, default=Visibility.PRIVATE
@@ -137,6 +142,8 @@ class OrganizationSettings(NetworkScopedModel):
 
 
 class OrganizationSecurityPolicy(NetworkScopedModel):
+    organization_field = "organization"  # its security policy applies (apps/organizations/policy.py)
+
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="security_policy"
     )

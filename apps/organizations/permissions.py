@@ -1,23 +1,15 @@
-"""The one permission layer of organization-owned endpoints (SCHEMA §3, §21).
+"""The role layer of organization endpoints (SCHEMA §3, §21).
 
-``OrganizationPermission`` is added to the ``permission_classes`` of every
-viewset whose rows belong to an organization (this app's, projects', …).
-For each request it finds the organization, checks the caller's role against
-the §21 matrix (``roles``) and enforces the organization's security policy:
+``OrganizationPermission`` is added to the ``permission_classes`` of the
+organization's own viewsets (the org, its members, settings, policy, audit
+log). For each request it finds the organization and checks the caller's
+role against the §21 matrix (``roles``).
 
-* ``require_2fa`` — a member without a confirmed TOTP device → 403
-  ``org_2fa_required`` (session users are usually stopped earlier by the
-  global ``TwoFactorEnrolmentPolicy`` with ``mfa_enrolment_required``);
-  agents cannot enrol and are exempt;
-* ``session_max_age_hours`` — the request's session (cookie or
-  X-Session-Token) older than that → 401 ``reauthentication_required``
-  (age = since its ``UserSession`` was created, or since the latest
-  authentication recorded in it, e.g. an allauth reauthentication; a
-  session with neither is treated as too old);
-* ``ip_allowlist`` — the client address outside it → 403 ``ip_not_allowed``;
-* ``api_keys_allowed`` — an API key request when keys are off → 403
-  ``api_keys_disabled``; a key limited to another org → 403
-  ``api_key_wrong_organization``.
+The security policy (IP allowlist, API keys, 2FA, session age) is not
+checked here but in the base chain, for every row owned by or reached
+through an organization: see ``apps.organizations.policy`` and the
+``organization_field`` declaration. ``check_org_access`` re-asks the cached
+verdict so a role-checked org is never left unchecked.
 
 How a view tells the class what to check:
 
@@ -34,20 +26,25 @@ How a view tells the class what to check:
   non-visible org → 404). The org is left on ``request.organization``.
 
 Services repeat the role check with ``roles.has_org_permission`` (or
-``services._base.require``); this class adds the request-bound policy.
+``services._base.require``); this class adds the request-bound rules.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
 from typing import Any
 
 from rest_framework import exceptions, permissions
 
-from apps.apikeys.permissions import request_api_key
-
 from . import roles
+from .policy import (  # noqa: F401 — re-exported: the policy's errors and check live in .policy
+    ApiKeysDisabled,
+    ApiKeyWrongOrganization,
+    IpNotAllowed,
+    Org2FARequired,
+    ReauthenticationRequired,
+    check_organization,
+    enforce_security_policy,
+)
 
 
 class NotOrgMember(exceptions.PermissionDenied):
@@ -58,31 +55,6 @@ class NotOrgMember(exceptions.PermissionDenied):
 class OrgPermissionDenied(exceptions.PermissionDenied):
     default_detail = "Your role in this organization does not allow this."
     default_code = "org_permission_denied"
-
-
-class Org2FARequired(exceptions.PermissionDenied):
-    default_detail = "This organization requires two-factor authentication; enable it on your account."
-    default_code = "org_2fa_required"
-
-
-class IpNotAllowed(exceptions.PermissionDenied):
-    default_detail = "This organization does not allow access from your IP address."
-    default_code = "ip_not_allowed"
-
-
-class ReauthenticationRequired(exceptions.NotAuthenticated):
-    default_detail = "This organization limits session age; sign in again (or reauthenticate)."
-    default_code = "reauthentication_required"
-
-
-class ApiKeysDisabled(exceptions.PermissionDenied):
-    default_detail = "This organization does not allow API keys."
-    default_code = "api_keys_disabled"
-
-
-class ApiKeyWrongOrganization(exceptions.PermissionDenied):
-    default_detail = "This API key is limited to another organization."
-    default_code = "api_key_wrong_organization"
 
 
 def organization_of(obj: Any) -> Any:
@@ -113,57 +85,6 @@ def request_role(request: Any, organization: Any) -> str | None:
     return cache[organization.pk]
 
 
-def _session_authenticated_at(request: Any, user: Any) -> float | None:
-    """When this request's session started or last re-authenticated (epoch seconds)."""
-    from apps.accounts.models import UserSession
-    from apps.accounts.permissions import request_session
-    from apps.accounts.selectors import last_authenticated_at
-
-    session = request_session(request)
-    if session is None or not getattr(session, "session_key", None):
-        return None
-    created = (
-        UserSession.objects.filter(session_key=session.session_key, user_id=user.pk)
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    stamps = [t for t in (created and created.timestamp(), last_authenticated_at(user, session)) if t]
-    return max(stamps) if stamps else None
-
-
-def enforce_security_policy(request: Any, organization: Any) -> None:
-    """Apply the org's security policy to a member's request (raises DRF errors)."""
-    from .selectors import security_policy
-    from .services import ip_in_allowlist
-
-    user = request.user
-    api_key = request_api_key(request)
-    if api_key is not None and api_key.organization_id and api_key.organization_id != organization.pk:
-        raise ApiKeyWrongOrganization()
-    policy = security_policy(organization)
-    if policy is None:
-        return
-    if api_key is not None and not policy.api_keys_allowed:
-        raise ApiKeysDisabled()
-    if policy.ip_allowlist:
-        from apps.accounts.services import client_ip
-
-        if not ip_in_allowlist(client_ip(request), list(policy.ip_allowlist)):
-            raise IpNotAllowed()
-    if user.is_ai:
-        return
-    if policy.require_2fa:
-        from apps.accounts.selectors import security_state
-
-        if not security_state(user)["has_2fa"]:
-            raise Org2FARequired()
-    if policy.session_max_age_hours and api_key is None:
-        started = _session_authenticated_at(request, user)
-        max_age = timedelta(hours=policy.session_max_age_hours).total_seconds()
-        if started is None or time.time() - started > max_age:
-            raise ReauthenticationRequired()
-
-
 def check_org_access(request: Any, organization: Any, permission: str | None) -> str | None:
     """Role check + policy for one org; returns the caller's role (None = non-member, allowed).
 
@@ -183,7 +104,7 @@ def check_org_access(request: Any, organization: Any, permission: str | None) ->
         raise NotOrgMember()
     if permission is not None and not roles.org_role_allows(role, organization, permission):
         raise OrgPermissionDenied()
-    enforce_security_policy(request, organization)
+    check_organization(request, organization.pk)  # the base chain ran it too: cached
     done.add((organization.pk, permission))
     return role
 

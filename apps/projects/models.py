@@ -30,6 +30,8 @@ class ProjectStatus(models.TextChoices):
 class Project(NetworkScopedModel):
     Visibility = ProjectVisibility
     Status = ProjectStatus
+    #: an org-owned project obeys the org's security policy (apps/organizations/policy.py)
+    organization_field = "owner_organization"
 
     owner_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -108,6 +110,8 @@ class Project(NetworkScopedModel):
 
 class InfraResource(NetworkScopedModel):
     """Columns every infrastructure row shares."""
+
+    organization_field = "project__owner_organization"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=40)

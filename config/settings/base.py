@@ -66,7 +66,9 @@ SECRET_KEY = _required("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
+# Proxies whose X-Forwarded-For is believed (IPs/CIDRs, "*" = any; empty = none). The
+# Procfile passes the same variable to uvicorn's --forwarded-allow-ips (apps/core/clientip.py).
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 FIELD_ENCRYPTION_KEYS = _parse_encryption_keys(_required("FIELD_ENCRYPTION_KEYS"))
 API_KEY_PEPPER = _required("API_KEY_PEPPER")
@@ -495,3 +497,4 @@ API_BASE_PERMISSIONS = [
 DEFAULT_NETWORK_INVITE_ONLY = env.bool("DEFAULT_NETWORK_INVITE_ONLY", default=False)
 COLONY_ADMIN_EMAIL = env.str("COLONY_ADMIN_EMAIL", default="admin@colony.local")
 COLONY_ADMIN_PASSWORD = env.str("COLONY_ADMIN_PASSWORD", default="")
+    "apps.organizations.policy.OrganizationPolicy",

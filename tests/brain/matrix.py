@@ -63,3 +63,53 @@ def _milestone(ctx: Ctx) -> dict:
 @detail("project-milestone-complete", methods=("post",))
 def _milestone_complete(ctx: Ctx) -> dict:
     return {"pk": ProjectMilestoneFactory(project=_project(ctx), status="active").pk}
+
+
+# --- the organization policy walk (tests/matrix.py: org_reached) --------------------------
+
+from tests.matrix import OrgCtx, org_reached  # noqa: E402
+from tests.projects.factories import OrgProjectFactory  # noqa: E402
+
+
+def _org_project(ctx: OrgCtx):
+    return OrgProjectFactory(owner_organization=ctx.org, network=ctx.network)
+
+
+@org_reached("project-decisions", methods=("get", "post"), body={"title": "Use PostgreSQL"})
+def _org_decisions(ctx: OrgCtx) -> dict:
+    return {"project_pk": _org_project(ctx).pk}
+
+
+@org_reached("project-milestones", methods=("get", "post"), body={"title": "v1"})
+def _org_milestones(ctx: OrgCtx) -> dict:
+    return {"project_pk": _org_project(ctx).pk}
+
+
+@org_reached("project-decision-detail", methods=("get", "patch"), body={"title": "Renamed"})
+def _org_decision(ctx: OrgCtx) -> dict:
+    return {"pk": ProjectDecisionFactory(project=_org_project(ctx), author=ctx.user).pk}
+
+
+@org_reached("project-decision-accept", methods=("post",))
+def _org_decision_accept(ctx: OrgCtx) -> dict:
+    return {"pk": ProjectDecisionFactory(project=_org_project(ctx)).pk}
+
+
+@org_reached("project-decision-reject", methods=("post",))
+def _org_decision_reject(ctx: OrgCtx) -> dict:
+    return {"pk": ProjectDecisionFactory(project=_org_project(ctx)).pk}
+
+
+@org_reached("project-decision-deprecate", methods=("post",))
+def _org_decision_deprecate(ctx: OrgCtx) -> dict:
+    return {"pk": ProjectDecisionFactory(project=_org_project(ctx), status="accepted").pk}
+
+
+@org_reached("project-milestone-detail", methods=("get", "patch", "delete"), body={"description": "d"})
+def _org_milestone(ctx: OrgCtx) -> dict:
+    return {"pk": ProjectMilestoneFactory(project=_org_project(ctx)).pk}
+
+
+@org_reached("project-milestone-complete", methods=("post",))
+def _org_milestone_complete(ctx: OrgCtx) -> dict:
+    return {"pk": ProjectMilestoneFactory(project=_org_project(ctx), status="active").pk}

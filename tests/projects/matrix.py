@@ -110,3 +110,93 @@ def _database(ctx: Ctx) -> dict:
 _SIGNED = "signed provider callback: no tenant input; the network comes from the sandbox/deployment row"
 exempt("webhook-sandbox", _SIGNED)
 exempt("webhook-deploy", _SIGNED)
+
+
+# --- the organization policy walk (tests/matrix.py: org_reached) --------------------------
+
+from tests.matrix import OrgCtx, org_reached  # noqa: E402
+from tests.projects.factories import OrgProjectFactory  # noqa: E402
+
+
+def _org_project(ctx: OrgCtx, **kwargs):
+    return OrgProjectFactory(owner_organization=ctx.org, network=ctx.network, **kwargs)
+
+
+@org_reached(
+    "project-list",
+    methods=("get", "post"),
+    body=lambda ctx: {"name": "p", "owner_organization": str(ctx.org.pk)},
+)
+def _org_projects(ctx: OrgCtx) -> dict:
+    ctx.hidden.append(str(_org_project(ctx).pk))
+    return {}
+
+
+@org_reached("project-detail", methods=("get", "patch", "delete"), body={"name": "renamed"})
+def _org_project_detail(ctx: OrgCtx) -> dict:
+    return {"pk": _org_project(ctx).pk}
+
+
+@org_reached("project-archive", methods=("post",))
+def _org_project_archive(ctx: OrgCtx) -> dict:
+    return {"pk": _org_project(ctx).pk}
+
+
+@org_reached("project-unarchive", methods=("post",))
+def _org_project_unarchive(ctx: OrgCtx) -> dict:
+    return {"pk": _org_project(ctx, status="archived").pk}
+
+
+@org_reached("project-transfer", methods=("post",), body=lambda ctx: {"owner_user": str(ctx.user.pk)})
+def _org_project_transfer(ctx: OrgCtx) -> dict:
+    return {"pk": _org_project(ctx).pk}
+
+
+def _register_org_nested(url_name: str, body: dict) -> None:
+    @org_reached(url_name, methods=("get", "post"), body=body)
+    def _nested(ctx: OrgCtx) -> dict:
+        return {"project_pk": _org_project(ctx).pk}
+
+
+for _name, _body in _NESTED_BODIES.items():
+    _register_org_nested(_name, _body)
+
+
+@org_reached("sandbox-detail", methods=("get", "delete"))
+def _org_sandbox(ctx: OrgCtx) -> dict:
+    return {"pk": SandboxFactory(project=_org_project(ctx), status="stopped").pk}
+
+
+@org_reached("sandbox-start", methods=("post",))
+def _org_sandbox_start(ctx: OrgCtx) -> dict:
+    return {"pk": SandboxFactory(project=_org_project(ctx), status="stopped").pk}
+
+
+@org_reached("sandbox-stop", methods=("post",))
+def _org_sandbox_stop(ctx: OrgCtx) -> dict:
+    return {"pk": SandboxFactory(project=_org_project(ctx), status="running").pk}
+
+
+@org_reached("deployment-detail", methods=("get",))
+def _org_deployment(ctx: OrgCtx) -> dict:
+    return {"pk": DeploymentFactory(project=_org_project(ctx)).pk}
+
+
+@org_reached("deployment-cancel", methods=("post",))
+def _org_deployment_cancel(ctx: OrgCtx) -> dict:
+    return {"pk": DeploymentFactory(project=_org_project(ctx), status="building").pk}
+
+
+@org_reached("deployment-redeploy", methods=("post",))
+def _org_deployment_redeploy(ctx: OrgCtx) -> dict:
+    return {"pk": DeploymentFactory(project=_org_project(ctx), status="live").pk}
+
+
+@org_reached("storage-bucket-detail", methods=("get", "delete"))
+def _org_bucket(ctx: OrgCtx) -> dict:
+    return {"pk": StorageBucketFactory(project=_org_project(ctx), status="failed").pk}
+
+
+@org_reached("database-detail", methods=("get", "delete"))
+def _org_database(ctx: OrgCtx) -> dict:
+    return {"pk": DatabaseFactory(project=_org_project(ctx), status="failed").pk}

@@ -269,8 +269,8 @@ def update_security_policy(
             data={"changes": diff},
             via=via,
         )
-        if "require_2fa" in diff:
-            forget_security_state_on_commit(selectors.active_member_user_ids(org))
+        # members' cached 2FA requirement and org policies (apps.organizations.policy)
+        forget_security_state_on_commit(selectors.active_member_user_ids(org))
     return row
 
 

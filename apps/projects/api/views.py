@@ -139,7 +139,9 @@ class ProjectViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retriev
 
 # (comments, not docstrings: a docstring here would become the schema's description of subclasses)
 class ProjectNestedViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
-    # /projects/{project_pk}/<rows>/: the rows of a project the caller can see (else 404)
+    # /projects/{project_pk}/<rows>/: the rows of a project the caller can see (else 404);
+    # the project's organization (its policy) is checked by the base chain
+    organization_url_kwarg = "project_pk"
 
     @cached_property
     def project(self) -> Project:
