@@ -41,3 +41,9 @@ def uuid7() -> uuid.UUID:
 
 def uuid7_time_ms(value: uuid.UUID) -> int:
     return value.int >> 80
+
+
+def uuid7_floor(moment) -> uuid.UUID:
+    """The smallest UUIDv7 of ``moment``'s millisecond: ``pk < uuid7_floor(t)`` means "created before t"."""
+    ms = int(moment.timestamp() * 1000)
+    return uuid.UUID(int=((ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (0b10 << 62))

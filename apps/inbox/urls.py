@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern] = []
+from . import api
+
+router = SimpleRouter(trailing_slash=True)
+router.register("inbox-items", api.InboxItemViewSet, basename="inbox-item")
+
+urlpatterns = [*router.urls]

@@ -362,6 +362,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "apikeys.purge_usage": {"task": "apikeys.purge_usage", "schedule": crontab(hour=4, minute=10)},
     # --- inbox / notifications ---
+    "notifications.retry_failed": {"task": "notifications.retry_failed", "schedule": timedelta(minutes=5)},
+    "notifications.send_digests": {"task": "notifications.send_digests", "schedule": crontab(minute=2)},
+    "notifications.prune": {"task": "notifications.prune", "schedule": crontab(hour=4, minute=20)},
+    "inbox.purge": {"task": "inbox.purge", "schedule": crontab(hour=4, minute=30)},
     # --- social / sharing ---
     # --- chat ---
     # --- agents / AI usage ---
@@ -450,6 +454,24 @@ AGENT_SCHEDULE_MIN_INTERVAL_MINUTES = 5
 AGENT_SCHEDULE_MAX_FAILURES = 5
 AGENT_SCHEDULE_CLAIM_BATCH = env.int("AGENT_SCHEDULE_CLAIM_BATCH", default=500)
 PROMPT_GUARD_LOG_RETENTION_DAYS = 180
+
+# --- inbox / notifications ----------------------------------------------------
+# Web Push (VAPID): the private key (base64url raw 32 bytes, or PEM) and the contact claim;
+# the public key browsers subscribe with is derived from it unless VAPID_PUBLIC_KEY is set.
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:admin@colony.local")
+PUSH_TTL_SECONDS = env.int("PUSH_TTL_SECONDS", default=86400)
+PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
+# True accepts http and private/loopback push endpoints (tests and local push services only).
+PUSH_ALLOW_PRIVATE_ENDPOINTS = env.bool("PUSH_ALLOW_PRIVATE_ENDPOINTS", default=False)
+PUSH_TOKEN_MAX_FAILURES = env.int("PUSH_TOKEN_MAX_FAILURES", default=5)
+PUSH_TOKEN_STALE_DAYS = env.int("PUSH_TOKEN_STALE_DAYS", default=270)
+NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=90)
+INBOX_ARCHIVED_RETENTION_DAYS = env.int("INBOX_ARCHIVED_RETENTION_DAYS", default=180)
+INBOX_READ_RETENTION_DAYS = env.int("INBOX_READ_RETENTION_DAYS", default=365)
+INBOX_MARK_ALL_READ_BATCH = 1000
+INBOX_MARK_ALL_READ_BATCHES = 10
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -1,0 +1,397 @@
+"""Writing inbox items: queued during the caller's transaction, written in one statement after it commits.
+
+``deliver_inbox_item`` (services.py) checks its arguments at once and queues
+an ``Event`` with ``on_commit_batch``; every event of one transaction is
+then flushed together (a mention of 1,000 members is one INSERT):
+
+1. events whose recipient blocked the actor are dropped (social's
+   ``blockers_among``: one query per distinct actor);
+2. the rest go through ONE ``INSERT … ON CONFLICT DO UPDATE`` per round of
+   distinct (recipient, kind, target) keys. Its CTEs read the recipients and
+   their settings (inactive users and kinds muted with ``in_app: false`` are
+   left out), the prior state of the open rows and the unread count before
+   the statement. A repeat moves the actor to the front of ``actor_ids`` (the
+   last 5 distinct), bumps ``actor_count`` for an actor not among them,
+   refreshes title/body/data, bumps ``last_event_at`` and makes the item
+   unread (and un-snoozed) again; ``requires_action`` reopens the action.
+   Rows are written in key order, so concurrent flushes lock alike;
+3. items that are new or resurfaced (read or snoozed before) go to
+   ``notify`` (same transaction, one INSERT); a repeat of an item still
+   unread aggregates silently — a storm of 1,000 reactions is 1,000 cheap
+   upserts and one notification;
+4. after commit, ``inbox.item`` {item, unread_count} goes to every recipient
+   with a live socket (presence), in one event-loop hop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.ids import uuid7
+from apps.notifications import rules
+from apps.notifications.dispatch import Notice, dispatch
+from apps.notifications.rules import Recipient
+
+from .models import InboxItem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Event:
+    recipient_id: Any
+    kind: str
+    target_type: str
+    target_id: Any
+    actor_id: Any
+    actor: Any
+    title: str
+    body: str
+    target_url: str
+    data: str  # JSON text
+    requires_action: bool
+    skip_channels: frozenset[str] = field(default_factory=frozenset)
+    notify: bool = True
+
+    @property
+    def key(self) -> tuple:
+        return (self.recipient_id, self.kind, self.target_type, self.target_id)
+
+
+def _tables() -> dict[str, str]:
+    from apps.accounts.models import User
+    from apps.preferences.models import UserSettings
+
+    return {
+        "item": InboxItem._meta.db_table,
+        "user": User._meta.db_table,
+        "settings": UserSettings._meta.db_table,
+    }
+
+
+_EV_COLUMNS = (
+    "ord, id, recipient_id, kind, target_type, target_id, actor_id, title, body, target_url, data, "
+    "requires_action, in_app_default, in_app_locked"
+)
+_EV_ROW = (
+    "(%s::int, %s::uuid, %s::uuid, %s::varchar, %s::varchar, %s::uuid, %s::uuid, %s::varchar, %s::text, "
+    "%s::varchar, %s::jsonb, %s::boolean, %s::boolean, %s::boolean)"
+)
+_RETURNED = (
+    "id, recipient_id, inserted, kind, actor_id, actor_count, actor_ids, target_type, target_id, title, "
+    "body, target_url, data, read_at, archived_at, snoozed_until, requires_action, action_state, "
+    "last_event_at, created_at, network_id, counted, unread_before, email, is_active, choices, timezone, "
+    "quiet_start, quiet_end, email_digest"
+)
+
+_UPSERT = """
+WITH p AS (SELECT %s::timestamptz AS now),
+ev ({ev_columns}) AS (VALUES {rows}),
+rc AS (
+    SELECT u.id, u.network_id, u.email, u.is_active, s.notification_choices AS choices, s.timezone,
+           s.quiet_start, s.quiet_end, s.email_digest
+    FROM {user} u LEFT JOIN {settings} s ON s.user_id = u.id
+    WHERE u.id IN (SELECT recipient_id FROM ev) AND u.is_active
+),
+ok AS (
+    SELECT ev.*, rc.network_id FROM ev JOIN rc ON rc.id = ev.recipient_id
+    WHERE ev.in_app_locked OR COALESCE((rc.choices -> ev.kind ->> 'in_app')::boolean, ev.in_app_default)
+),
+prev AS (
+    SELECT i.id, (i.read_at IS NULL AND (i.snoozed_until IS NULL OR i.snoozed_until <= p.now)) AS counted
+    FROM {item} i JOIN ok ON i.network_id = ok.network_id AND i.recipient_id = ok.recipient_id
+        AND i.kind = ok.kind AND i.target_type = ok.target_type AND i.target_id = ok.target_id, p
+    WHERE i.archived_at IS NULL
+),
+up AS (
+    INSERT INTO {item} AS i (id, created_at, updated_at, network_id, recipient_id, kind, actor_id, actor_count,
+        actor_ids, target_type, target_id, title, body, target_url, data, requires_action, action_state,
+        last_event_at)
+    SELECT ok.id, p.now, p.now, ok.network_id, ok.recipient_id, ok.kind, ok.actor_id, 1,
+        CASE WHEN ok.actor_id IS NULL THEN ARRAY[]::uuid[] ELSE ARRAY[ok.actor_id] END,
+        ok.target_type, ok.target_id, ok.title, ok.body, ok.target_url, ok.data, ok.requires_action,
+        CASE WHEN ok.requires_action THEN 'pending' END, p.now
+    FROM ok, p
+    ORDER BY ok.recipient_id, ok.kind, ok.target_type, ok.target_id
+    ON CONFLICT (network_id, recipient_id, kind, target_type, target_id) WHERE archived_at IS NULL
+    DO UPDATE SET
+        actor_id = COALESCE(EXCLUDED.actor_id, i.actor_id),
+        actor_count = i.actor_count + CASE
+            WHEN EXCLUDED.actor_id IS NULL OR EXCLUDED.actor_id = ANY(i.actor_ids) THEN 0 ELSE 1 END,
+        actor_ids = CASE WHEN EXCLUDED.actor_id IS NULL THEN i.actor_ids
+            ELSE (ARRAY[EXCLUDED.actor_id] || array_remove(i.actor_ids, EXCLUDED.actor_id))[1:{kept}] END,
+        title = EXCLUDED.title,
+        body = EXCLUDED.body,
+        target_url = CASE WHEN EXCLUDED.target_url = '' THEN i.target_url ELSE EXCLUDED.target_url END,
+        data = i.data || EXCLUDED.data,
+        read_at = NULL,
+        snoozed_until = NULL,
+        requires_action = i.requires_action OR EXCLUDED.requires_action,
+        action_state = CASE WHEN EXCLUDED.requires_action THEN 'pending' ELSE i.action_state END,
+        last_event_at = EXCLUDED.last_event_at,
+        updated_at = EXCLUDED.updated_at
+    RETURNING i.id, i.recipient_id, (i.xmax = 0) AS inserted, i.kind, i.actor_id, i.actor_count, i.actor_ids,
+        i.target_type, i.target_id, i.title, i.body, i.target_url, i.data, i.read_at, i.archived_at,
+        i.snoozed_until, i.requires_action, i.action_state, i.last_event_at, i.created_at, i.network_id
+)
+SELECT up.*, prev.counted,
+    (SELECT count(*) FROM {item} c, p WHERE c.recipient_id = up.recipient_id AND c.read_at IS NULL
+        AND c.archived_at IS NULL AND (c.snoozed_until IS NULL OR c.snoozed_until <= p.now)) AS unread_before,
+    rc.email, rc.is_active, rc.choices, rc.timezone, rc.quiet_start, rc.quiet_end, rc.email_digest
+FROM up JOIN rc ON rc.id = up.recipient_id LEFT JOIN prev ON prev.id = up.id
+"""
+
+#: events per statement (14 parameters each; PostgreSQL allows 65,535)
+_CHUNK = 2000
+
+
+@dataclass(slots=True)
+class Delivered:
+    item: InboxItem
+    recipient: Recipient
+    became_unread: bool
+    event: Event
+
+
+def _upsert(events: list[Event], now: datetime) -> list[Delivered]:
+    from .models import ACTOR_IDS_KEPT
+
+    params: list[Any] = [now]
+    for ord_, ev in enumerate(events):
+        locked = "in_app" in rules.LOCKED.get(ev.kind, ())
+        params += [
+            ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id, ev.actor_id, ev.title,
+            ev.body, ev.target_url, ev.data, ev.requires_action, rules.default_channels(ev.kind)["in_app"],
+            locked,
+        ]  # fmt: skip
+    sql = _UPSERT.format(
+        ev_columns=_EV_COLUMNS, rows=", ".join([_EV_ROW] * len(events)), kept=ACTOR_IDS_KEPT, **_tables()
+    )
+    by_key = {ev.key: ev for ev in events}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [c.name for c in cursor.description]
+        rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+    out: list[Delivered] = []
+    for row in rows:
+        data = row["data"]
+        item = InboxItem(
+            id=row["id"],
+            network_id=row["network_id"],
+            recipient_id=row["recipient_id"],
+            kind=row["kind"],
+            actor_id=row["actor_id"],
+            actor_count=row["actor_count"],
+            actor_ids=list(row["actor_ids"] or []),
+            target_type=row["target_type"],
+            target_id=row["target_id"],
+            title=row["title"],
+            body=row["body"],
+            target_url=row["target_url"],
+            data=json.loads(data) if isinstance(data, str) else data,
+            read_at=row["read_at"],
+            archived_at=row["archived_at"],
+            snoozed_until=row["snoozed_until"],
+            requires_action=row["requires_action"],
+            action_state=row["action_state"],
+            last_event_at=row["last_event_at"],
+            created_at=row["created_at"],
+            updated_at=now,
+        )
+        choices = row["choices"]
+        recipient = Recipient(
+            id=row["recipient_id"],
+            network_id=row["network_id"],
+            email=row["email"],
+            is_active=row["is_active"],
+            choices=(json.loads(choices) if isinstance(choices, str) else choices) or {},
+            timezone=row["timezone"] or "UTC",
+            quiet_start=row["quiet_start"],
+            quiet_end=row["quiet_end"],
+            email_digest=row["email_digest"] or "daily",
+        )
+        # counted before: a prior unread row; none but not inserted = inserted concurrently (unread)
+        was_counted = row["counted"] if row["counted"] is not None else not row["inserted"]
+        event = by_key[(item.recipient_id, item.kind, item.target_type, item.target_id)]
+        delivered = Delivered(item=item, recipient=recipient, became_unread=not was_counted, event=event)
+        delivered.item._unread_before = row["unread_before"]  # type: ignore[attr-defined]
+        out.append(delivered)
+    return out
+
+
+def _drop_blocked(events: list[Event]) -> list[Event]:
+    try:
+        from apps.social.selectors import blockers_among
+    except ImportError:  # social not built: nobody has blocked anyone
+        return events
+    by_actor: dict[Any, set[Any]] = defaultdict(set)
+    for ev in events:
+        if ev.actor_id is not None:
+            by_actor[ev.actor_id].add(ev.recipient_id)
+    blocked: set[tuple[Any, Any]] = set()
+    for actor_id, recipient_ids in by_actor.items():
+        for blocker in blockers_among(user_ids=recipient_ids, blocked_id=actor_id):
+            blocked.add((blocker, actor_id))
+    if not blocked:
+        return events
+    return [ev for ev in events if (ev.recipient_id, ev.actor_id) not in blocked]
+
+
+def _rounds(events: list[Event]) -> list[list[Event]]:
+    """One statement may touch a row once: the n-th repeat of a key goes in round n."""
+    rounds: list[list[Event]] = []
+    seen: dict[tuple, int] = defaultdict(int)
+    for ev in events:
+        n = seen[ev.key]
+        seen[ev.key] += 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(ev)
+    return rounds
+
+
+def _notice(d: Delivered) -> Notice:
+    item = d.item
+    stamp = int(item.last_event_at.timestamp() * 1_000_000)
+    return Notice(
+        recipient_id=item.recipient_id,
+        kind=item.kind,
+        title=item.title,
+        body=item.body,
+        data={
+            "url": item.target_url,
+            "inbox_item_id": str(item.pk),
+            "target_type": item.target_type,
+            "target_id": str(item.target_id),
+        },
+        dedupe_key=f"inbox:{item.pk}:{stamp}",
+        inbox_item_id=item.pk,
+        skip_channels=d.event.skip_channels,
+    )
+
+
+@dataclass(slots=True)
+class Close:
+    kind: str
+    target_type: str
+    target_id: Any
+    state: str
+
+
+def flush_batch(items: list[Event | Close]) -> None:
+    """A transaction's deliveries and closes, in call order (runs once it has committed)."""
+    segment: list[Event] = []
+    for entry in items:
+        if isinstance(entry, Event):
+            segment.append(entry)
+            continue
+        if segment:
+            deliver_events(segment)
+            segment = []
+        close_events(entry)
+    if segment:
+        deliver_events(segment)
+
+
+def close_events(close: Close) -> None:
+    from . import selectors
+
+    now = timezone.now()
+    with transaction.atomic():
+        pending = InboxItem.objects.filter(
+            kind=close.kind,
+            target_type=close.target_type,
+            target_id=close.target_id,
+            requires_action=True,
+            action_state=InboxItem.ActionState.PENDING,
+        )
+        items = list(pending.select_for_update(of=("self",)).select_related("actor"))
+        if not items:
+            return
+        InboxItem.objects.filter(pk__in=[i.pk for i in items]).update(
+            action_state=close.state, updated_at=now
+        )
+        for item in items:
+            item.action_state = close.state
+            item.updated_at = now
+
+        def after_commit() -> None:
+            unread = selectors.unread_counts({i.recipient_id for i in items})
+            broadcast_items([(i, i.actor) for i in items], unread)
+
+        transaction.on_commit(after_commit, robust=True)
+
+
+def deliver_events(events: list[Event]) -> None:
+    now = timezone.now()
+    events = _drop_blocked(events)
+    if not events:
+        return
+    latest: dict[Any, Delivered] = {}
+    unread: dict[Any, int] = {}
+    notices: list[Notice] = []
+    recipients: dict[Any, Recipient] = {}
+    with transaction.atomic():
+        for round_events in _rounds(events):
+            for start in range(0, len(round_events), _CHUNK):
+                delivered = _upsert(round_events[start : start + _CHUNK], now)
+                gained: dict[Any, int] = defaultdict(int)
+                for d in delivered:
+                    gained[d.item.recipient_id] += int(d.became_unread)
+                for d in delivered:
+                    rid = d.item.recipient_id
+                    unread[rid] = d.item._unread_before + gained[rid]  # type: ignore[attr-defined]
+                    latest[d.item.pk] = d
+                    recipients[rid] = d.recipient
+                    if d.became_unread and d.event.notify:
+                        notices.append(_notice(d))
+        after_notify = dispatch(notices, recipients=recipients, now=now) if notices else None
+        items = list(latest.values())
+
+        def after_commit() -> None:
+            broadcast_items([(d.item, d.event.actor) for d in items], unread)
+            if after_notify is not None:
+                after_notify()
+
+        transaction.on_commit(after_commit, robust=True)
+
+
+def broadcast_items(items: list[tuple[InboxItem, Any]], unread: dict[Any, int]) -> None:
+    """``inbox.item`` to each recipient with a live socket (actors loaded only for those)."""
+    from apps.accounts.models import User
+    from apps.accounts.services import user_group
+    from apps.realtime.presence import connected_user_ids
+    from apps.realtime.services import broadcast_many
+
+    from .payloads import inbox_event
+
+    if not items:
+        return
+    online = connected_user_ids({item.recipient_id for item, _ in items})
+    items = [(item, actor) for item, actor in items if str(item.recipient_id) in online]
+    if not items:
+        return
+    missing = {
+        item.actor_id
+        for item, actor in items
+        if item.actor_id and getattr(actor, "pk", None) != item.actor_id
+    }
+    actors = {u.pk: u for u in User.objects.filter(pk__in=missing)} if missing else {}
+    messages = []
+    for item, actor in items:
+        if item.actor_id is None:
+            item.actor = None
+        else:
+            item.actor = actor if getattr(actor, "pk", None) == item.actor_id else actors.get(item.actor_id)
+        messages.append(
+            (user_group(item.recipient_id), inbox_event(item, unread_count=unread.get(item.recipient_id, 0)))
+        )
+    broadcast_many(messages)
