@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from apps.core.cache import LocalThrottle
 from apps.core.redis import get_redis
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.networks.factories import NetworkFactory
@@ -19,6 +20,7 @@ pytest_plugins = ["tests.live", "tests.llm_server"]
 @pytest.fixture(autouse=True)
 def _clean_redis():
     get_redis().flushdb()
+    LocalThrottle.clear_all()  # process-memory throttles in front of Redis go with it
     yield
 
 

@@ -7,4 +7,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from . import receivers, schema  # noqa: F401
+        from . import principals, receivers, schema  # noqa: F401
+
+        principals.connect()

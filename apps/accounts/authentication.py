@@ -40,7 +40,7 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
         token = self.get_session_token(request)
         if not token:
             return None
-        result = super().authenticate(request)
+        result = _authenticate_by_session_token(token)
         if result is None:
             raise AuthenticationFailed("Invalid or expired session token.", code="invalid_session_token")
         user, session = result
@@ -54,3 +54,18 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
 
     def authenticate_header(self, request) -> str:
         return "Session"
+
+
+def _authenticate_by_session_token(token: str):
+    """allauth's ``authenticate_by_x_session_token`` with the user from the principal cache."""
+    from allauth.headless import app_settings
+
+    from .principals import session_user
+
+    session = app_settings.TOKEN_STRATEGY.lookup_session(token)
+    if not session:
+        return None
+    user = session_user(session)
+    if user.is_anonymous:
+        return None
+    return user, session

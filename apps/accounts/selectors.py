@@ -11,6 +11,8 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.core.cache import request_memo
+
 from .models import User, UserSession
 
 _SECURITY_TTL = 60
@@ -23,6 +25,17 @@ def _security_key(user_id) -> str:
     return f"user:{user_id}:security"
 
 
+#: the cache key of a user's security state (``apps.accounts.principals`` prefetches it)
+security_cache_key = _security_key
+
+
+def remember_security_state(user_id, state: dict) -> None:
+    """Keep a prefetched ``state`` for the rest of this request (read once per request)."""
+    memo = request_memo()
+    if memo is not None and isinstance(state, dict):
+        memo[("security_state", str(user_id))] = state
+
+
 def security_state(user: User) -> dict:
     """Whether 2FA is required of the user and whether they have it (cached 60 s).
 
@@ -33,8 +46,14 @@ def security_state(user: User) -> dict:
     ``apps.organizations.policy`` on every org-reached request; dropped with
     this state on membership and policy changes).
     """
-    cached = cache.get(_security_key(user.pk))
+    memo = request_memo()
+    memo_key = ("security_state", str(user.pk))
+    cached = memo.get(memo_key) if memo is not None else None
+    if cached is None:
+        cached = cache.get(_security_key(user.pk))
     if cached is not None and "org_policies" in cached:
+        if memo is not None:
+            memo[memo_key] = cached
         return cached
     from apps.organizations.policy import member_policies
 
@@ -55,10 +74,15 @@ def security_state(user: User) -> dict:
         "org_policies": org_policies,
     }
     cache.set(_security_key(user.pk), state, _SECURITY_TTL)
+    if memo is not None:
+        memo[memo_key] = state
     return state
 
 
 def forget_security_state(user_id) -> None:
+    memo = request_memo()
+    if memo is not None:
+        memo.pop(("security_state", str(user_id)), None)
     cache.delete(_security_key(user_id))
 
 

@@ -18,6 +18,7 @@ from user_agents import parse as parse_user_agent
 
 from apps.core import audit, ratelimit
 from apps.core.clientip import client_ip  # noqa: F401 — re-exported for older callers
+from apps.core.cache import LocalThrottle
 from apps.core.exceptions import NotFound, RateLimited, ValidationFailed
 
 from .models import User, UserSession
@@ -145,13 +146,20 @@ def _seen_marker(session_key: str) -> str:
     return f"usersession:seen:{session_key}"
 
 
+#: per process, a session reaches the Redis guard below at most once a minute
+_LOCAL_TOUCHES = LocalThrottle(60)
+
+
 def touch_user_session(*, session_key: str | None) -> bool:
     """Move last_seen_at forward at most every 5 minutes (one Redis check otherwise).
 
     Returns False when the session's row is revoked (the caller treats the
-    session as dead); a session without a row is left alone.
+    session as dead); a session without a row is left alone. Each process
+    lets a session through to the Redis guard at most once a minute (in
+    memory), so most requests cost nothing here. Revocation does not wait
+    for this: ``revoke_sessions`` deletes the session itself.
     """
-    if not session_key:
+    if not session_key or not _LOCAL_TOUCHES.due(session_key):
         return True
     marker = _seen_marker(session_key)
     if not cache.add(marker, 1, int(LAST_SEEN_INTERVAL.total_seconds())):
@@ -163,6 +171,7 @@ def touch_user_session(*, session_key: str | None) -> bool:
         return True
     if UserSession.objects.filter(session_key=session_key, revoked_at__isnull=False).exists():
         cache.delete(marker)
+        _LOCAL_TOUCHES.forget(session_key)
         return False
     return True
 

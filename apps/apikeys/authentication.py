@@ -1,11 +1,14 @@
 """``Authorization: Bearer col_<prefix>_<secret>`` → ``(user, api_key)``.
 
-Hot path (``hotpath.load``): one Redis round trip returns the cached key and
-its user with the network *and* counts the request (rate limit, usage,
-last-used guard); no SQL when warm. The cache (60 s) is dropped when the key
-changes and when its user or network is saved, so a suspension or a revoke
-takes effect at once. The only SQL write is ``last_used_at``, at most once a
-minute per key.
+Hot path (``hotpath.load``): one Redis round trip judges the secret's HMAC
+against the cached key, returns the key with its user and network *and*,
+only when the secret matched, counts the request (rate limit, usage,
+last-used guard); a wrong secret or an unknown prefix is counted per client
+IP and per prefix instead (429 past ``API_KEY_FAILURE_RATE_PER_IP`` /
+``_PER_PREFIX``) and never spends the key's budget. No SQL when warm. The
+cache (60 s) is dropped when the key changes and when its user or network is
+saved, so a suspension or a revoke takes effect at once. The only SQL write
+is ``last_used_at``, at most once a minute per key.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ if TYPE_CHECKING:
 
 # DRF imports this module while ``rest_framework.views`` loads, so everything
 # that imports DRF views (our services, the accounts app) is imported lazily.
-
-_DUMMY_HASH = "0" * 64
 
 
 class ApiKeyInvalid(exceptions.AuthenticationFailed):
@@ -57,6 +58,10 @@ class ApiKeyThrottled(exceptions.Throttled):
     default_detail = "Too many requests with this API key."
 
 
+class ApiKeyFailuresThrottled(exceptions.Throttled):
+    default_detail = "Too many failed API key attempts; wait before trying again."
+
+
 @lru_cache(maxsize=1024)
 def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(value, strict=False) for value in allowed)
@@ -86,7 +91,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         from apps.accounts.models import User
         from apps.accounts.services import client_ip
 
-        from . import hotpath, selectors, services, tokens, usage
+        from . import hotpath, selectors, services, tokens
 
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, token = header.partition(" ")
@@ -99,17 +104,22 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if parsed is None:
             raise ApiKeyInvalid()
         prefix, secret = parsed
-        principal = hotpath.load(prefix)  # one Redis round trip when warm
+        address = client_ip(request)
+        # one Redis round trip when warm: the secret is judged there, and only a
+        # matching one charges the key; failures count per IP and per prefix
+        principal = hotpath.load(prefix, secret_hash=tokens.hash_secret(secret), ip=address)
+        if principal.failure is not None:
+            if principal.failure.throttled:
+                raise ApiKeyFailuresThrottled(wait=principal.failure.retry_after)
+            raise ApiKeyInvalid()
         record, user, admission = principal.record, principal.user, principal.admission
-        if not tokens.secret_matches(secret, record.secret_hash if record else _DUMMY_HASH) or record is None:
-            if admission is not None:
-                usage.count_error(record.id, admission.hour)
+        if admission is None:  # the key's user is gone
             raise ApiKeyInvalid()
         if record.revoked:
             raise ApiKeyRevoked()
         if record.expires_at is not None and record.expires_at <= time.time():
             raise ApiKeyExpired()
-        ip = _valid_ip(client_ip(request))
+        ip = _valid_ip(address)
         if not ip_allowed(ip, record.allowed_ips):
             raise ApiKeyIpNotAllowed()
         if user is None or str(user.network_id) != record.network_id:

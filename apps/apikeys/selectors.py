@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -85,48 +83,6 @@ def key_record(prefix: str) -> KeyRecord | None:
         expires_at=expires_at.timestamp() if expires_at else None,
         revoked=revoked_at is not None,
     )
-
-
-@lru_cache(maxsize=1)
-def _user_with_network_sql() -> tuple[str, list[str], list[str]]:
-    from apps.accounts.models import User
-    from apps.networks.models import Network
-
-    quote = connection.ops.quote_name
-    user_fields = [f.attname for f in User._meta.concrete_fields]
-    network_fields = [f.attname for f in Network._meta.concrete_fields]
-    columns = [f"u.{quote(f.column)}" for f in User._meta.concrete_fields] + [
-        f"n.{quote(f.column)}" for f in Network._meta.concrete_fields
-    ]
-    network_fk = quote(User._meta.get_field("network").column)
-    # identifiers come from model metadata (quoted); the only value is a parameter
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {quote(User._meta.db_table)} u "  # noqa: S608
-        f"JOIN {quote(Network._meta.db_table)} n ON n.{quote(Network._meta.pk.column)} = u.{network_fk} "
-        f"WHERE u.{quote(User._meta.pk.column)} = %s"
-    )
-    return sql, user_fields, network_fields
-
-
-def user_with_network(user_id: Any) -> Any:
-    """The key's user with its network, in one query built once.
-
-    Equivalent to ``User.objects.select_related("network").filter(pk=…).first()``
-    without compiling the ORM query on every request (the hot path's only SQL).
-    """
-    from apps.accounts.models import User
-    from apps.networks.models import Network
-
-    sql, user_fields, network_fields = _user_with_network_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    split = len(user_fields)
-    user = User.from_db(connection.alias, user_fields, row[:split])
-    user.network = Network.from_db(connection.alias, network_fields, row[split:])
-    return user
 
 
 def forget_prefix(prefix: str) -> None:

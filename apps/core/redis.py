@@ -1,23 +1,146 @@
-"""The process-wide Redis client (hot counters, rate limits, caches of lookups)."""
+"""The process's Redis client: one connection pool per process (and one per event loop).
+
+Everything that talks to Redis goes through ``get_redis()``: the Django cache
+(``apps.core.cache``, and through it cached_db sessions and allauth's rate
+limits), ``apps.core.ratelimit``, the API-key and session principal caches
+(``apps.apikeys.hotpath``, ``apps.accounts.principals``), locks and the
+health checks. One ``redis.Redis`` over one bounded ``BlockingConnectionPool``
+per URL per process: connections are opened once and reused by every request
+and thread (redis-py pools are thread-safe and reset themselves after a
+fork), so a request never pays a TCP connect, ``HELLO``/``CLIENT SETINFO``/
+``SELECT`` handshake or a new client's set-up. Async code uses
+``get_async_redis()``: one client per event loop (asyncio connections belong
+to the loop that opened them). ``close_all()`` disconnects them; it runs at
+interpreter exit, on the ASGI lifespan shutdown (``config.asgi``) and when a
+Celery worker stops (``config.celery``).
+
+The client decodes replies to ``str``. Binary values (pickles written by the
+cache and the principal caches) are read with ``raw=True`` helpers below,
+which skip decoding for that one reply.
+"""
 
 from __future__ import annotations
 
+import atexit
 import secrets
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from typing import Any
 
 import redis
+import redis.asyncio
 from django.conf import settings
+from redis.client import NEVER_DECODE
+from redis.exceptions import NoScriptError
+
+#: name on every connection (``CLIENT LIST``): tells ours from channels' and Celery's
+CLIENT_NAME = "colony"
+
+_clients: dict[str, redis.Redis] = {}
+_async_clients: weakref.WeakKeyDictionary[Any, dict[str, redis.asyncio.Redis]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+def _pool_options() -> dict[str, Any]:
+    return {
+        "max_connections": int(getattr(settings, "REDIS_MAX_CONNECTIONS", 50)),
+        "timeout": 10,  # seconds a thread waits for a free connection when all are busy
+        "decode_responses": True,
+        "health_check_interval": 30,
+        "client_name": CLIENT_NAME,
+        "socket_keepalive": True,
+    }
+
+
+def client_for(url: str) -> redis.Redis:
+    """The process-wide client of ``url`` (created on first use)."""
+    client = _clients.get(url)
+    if client is None:
+        with _lock:
+            client = _clients.get(url)
+            if client is None:
+                pool = redis.BlockingConnectionPool.from_url(url, **_pool_options())
+                client = _clients[url] = redis.Redis(connection_pool=pool)
+    return client
 
 
 def get_redis() -> redis.Redis:
-    return _client_for(settings.REDIS_URL)
+    return client_for(settings.REDIS_URL)
+
+
+def get_async_redis() -> redis.asyncio.Redis:
+    """The client of the running event loop (connections never cross loops)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    per_loop = _async_clients.setdefault(loop, {})
+    url = settings.REDIS_URL
+    client = per_loop.get(url)
+    if client is None:
+        options = _pool_options()
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, **options)
+        client = per_loop[url] = redis.asyncio.Redis(connection_pool=pool)
+    return client
+
+
+def pool_size() -> int:
+    """Most connections one process's sync pool opens (``REDIS_MAX_CONNECTIONS``)."""
+    return int(_pool_options()["max_connections"])
+
+
+def close_all() -> None:
+    """Disconnect every sync pool of this process (shutdown; tests)."""
+    with _lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.connection_pool.disconnect()
+
+
+async def aclose_loop_clients() -> None:
+    """Disconnect the running loop's async clients (ASGI lifespan shutdown)."""
+    import asyncio
+
+    for client in _async_clients.pop(asyncio.get_running_loop(), {}).values():
+        await client.aclose(close_connection_pool=True)
+
+
+atexit.register(close_all)
+
+
+def raw(command: str, *args: Any) -> Any:
+    """Run one command and return its reply undecoded (bytes): for pickled values."""
+    return get_redis().execute_command(command, *args, **{NEVER_DECODE: True})
+
+
+def get_raw(name: str) -> bytes | None:
+    return raw("GET", name)
+
+
+class Script:
+    """A Lua script run by ``EVALSHA`` (loaded once per server), replies optionally undecoded.
+
+    redis-py's ``register_script`` decodes every reply; hot paths that return
+    pickles call ``Script(...)(keys, args, raw=True)``.
+    """
+
+    def __init__(self, source: str) -> None:
+        import hashlib
+
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    def __call__(self, keys: Sequence[Any], args: Sequence[Any], *, raw: bool = False) -> Any:
+        client = get_redis()
+        options = {NEVER_DECODE: True} if raw else {}
+        try:
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args, **options)
+        except NoScriptError:
+            client.execute_command("SCRIPT", "LOAD", self.source)
+            options = {NEVER_DECODE: True} if raw else {}
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args, **options)
 
 
 def key(*parts: object) -> str:

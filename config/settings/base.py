@@ -124,14 +124,18 @@ LOCAL_APPS = [
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
+# Every entry is sync- and async-capable; under ASGI the chain and the view
+# run in one thread hop (apps.core.handlers). request.user comes from the
+# principal cache (apps.accounts.middleware.AuthenticationMiddleware).
 MIDDLEWARE = [
+    "apps.core.middleware.RequestScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.accounts.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.core.middleware.NetworkMiddleware",
     "apps.accounts.middleware.UserSessionMiddleware",
@@ -182,6 +186,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required("REDIS_URL")
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=50)
 CACHES = {
     "default": {
         "BACKEND": "apps.core.cache.RedisCache",
@@ -297,6 +302,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=600)
+API_KEY_FAILURE_RATE_PER_IP = env.str("API_KEY_FAILURE_RATE_PER_IP", default="60/m")
+API_KEY_FAILURE_RATE_PER_PREFIX = env.str("API_KEY_FAILURE_RATE_PER_PREFIX", default="60/m")
 API_KEY_MAX_ACTIVE_PER_USER = env.int("API_KEY_MAX_ACTIVE_PER_USER", default=25)
 
 # --- tenancy ----------------------------------------------------------------

@@ -14,7 +14,7 @@ from apps.apikeys import hotpath, services, usage
 from apps.apikeys.models import ApiKey
 from apps.apikeys.scopes import required_scope
 from apps.core.ratelimit import peek
-from apps.core.redis import get_redis
+from apps.core.redis import get_raw, get_redis
 from apps.organizations.models import Organization, OrganizationMember, OrganizationSecurityPolicy
 from tests.accounts.factories import PASSWORD, UserFactory
 
@@ -147,8 +147,8 @@ def test_expiry_is_checked_on_every_request_even_when_cached(client, user):
     issued = issue_key(user, expires_at=timezone.now() + timedelta(days=1))
     assert client.get(ME, **bearer(issued.token)).status_code == 200  # record now cached
     name = hotpath.principal_key(issued.api_key.prefix)
-    record, cached_key = hotpath._decode(get_redis().get(name))
-    get_redis().set(name, hotpath._encode(replace(record, expires_at=time.time() - 1), cached_key), ex=60)
+    record = hotpath.decode_record(get_raw(name))
+    get_redis().set(name, hotpath.encode_record(replace(record, expires_at=time.time() - 1)), ex=60)
     assert client.get(ME, **bearer(issued.token)).json()["code"] == "api_key_expired"
 
 

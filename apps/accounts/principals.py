@@ -1,0 +1,309 @@
+"""Who is calling, from Redis: a user with its network, for sessions and API keys alike.
+
+Session requests (cookie or ``X-Session-Token``) and API-key requests load
+their user and network here instead of from PostgreSQL. Layout (60 s, raw
+pickles written by this module):
+
+* ``colony:principal:user:<user id>`` — ``b"<network id>\\n" + pickle(user)``
+  (the user row alone, no related objects);
+* ``colony:principal:network:<network id>`` — ``pickle(network)``.
+
+A warm session request reads the user, its network and the user's
+``security_state`` (``apps.accounts.selectors``, the Django cache entry) in
+one Lua round trip (``load_user``); the API-key script
+(``apps.apikeys.hotpath``) reads the same two entries in its own single
+round trip. A cold entry is loaded with one SQL query (user JOIN network,
+built once) and written back.
+
+Invalidation (``apps.accounts.receivers``-style fan-out in ``connect()``):
+a user's entry is dropped on its ``post_save`` (except last-login/last-seen
+touches), ``post_delete`` and the bulk ``users_changed`` signal; a network's
+on its ``post_save``/``post_delete`` — at once and again on commit, so a
+request that re-read the old row mid-transaction cannot keep it. Anything
+that bypasses those (a raw ``UPDATE``) shows within the 60 s TTL.
+"""
+
+from __future__ import annotations
+
+import pickle  # noqa: S403 — our own cache entries, written by this module
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.cache.backends.redis import RedisSerializer
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from apps.core.redis import Script, get_redis, key
+
+TTL = 60
+
+_serializer = RedisSerializer()  # the Django cache's value format (security state)
+
+USER_PREFIX = key("principal", "user", "")
+NETWORK_PREFIX = key("principal", "network", "")
+
+# KEYS[1] user entry, KEYS[2] security-state entry; the network's key is read
+# from the user entry's first line (ids have no newline; pickles come after it)
+_SESSION_SCRIPT = Script(
+    f"""
+local u = redis.call('GET', KEYS[1])
+local sec = redis.call('GET', KEYS[2])
+if not u then return {{false, false, sec}} end
+local nl = string.find(u, '\\n', 1, true)
+local n = redis.call('GET', '{NETWORK_PREFIX}' .. string.sub(u, 1, nl - 1))
+return {{u, n, sec}}
+"""
+)
+
+
+def user_key(user_id: Any) -> str:
+    return USER_PREFIX + str(user_id)
+
+
+def network_key(network_id: Any) -> str:
+    return NETWORK_PREFIX + str(network_id)
+
+
+# --- encoding ------------------------------------------------------------------------
+
+
+def encode_user(user: Any) -> bytes:
+    """The user row alone (its cached network is stored under its own key)."""
+    fields_cache = user._state.fields_cache
+    user._state.fields_cache = {}
+    try:
+        blob = pickle.dumps(user, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        user._state.fields_cache = fields_cache
+    return str(user.network_id).encode() + b"\n" + blob
+
+
+def decode_user(raw: bytes) -> Any:
+    return pickle.loads(raw[raw.index(b"\n") + 1 :])  # noqa: S301 — written by encode_user
+
+
+def encode_network(network: Any) -> bytes:
+    return pickle.dumps(network, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_network(raw: bytes) -> Any:
+    return pickle.loads(raw)  # noqa: S301 — written by encode_network
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _user_with_network_sql() -> tuple[str, list[str], list[str], list[tuple[int, Any]]]:
+    from apps.networks.models import Network
+
+    from .models import User
+
+    quote = connection.ops.quote_name
+    fields = [*User._meta.concrete_fields, *Network._meta.concrete_fields]
+    user_fields = [f.attname for f in User._meta.concrete_fields]
+    network_fields = [f.attname for f in Network._meta.concrete_fields]
+    # what the ORM applies to raw column values (JSON decoding, …)
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    columns = [f"u.{quote(f.column)}" for f in User._meta.concrete_fields] + [
+        f"n.{quote(f.column)}" for f in Network._meta.concrete_fields
+    ]
+    network_fk = quote(User._meta.get_field("network").column)
+    # identifiers come from model metadata (quoted); the only value is a parameter
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(User._meta.db_table)} u "  # noqa: S608
+        f"JOIN {quote(Network._meta.db_table)} n ON n.{quote(Network._meta.pk.column)} = u.{network_fk} "
+        f"WHERE u.{quote(User._meta.pk.column)} = %s"
+    )
+    return sql, user_fields, network_fields, converters
+
+
+def user_with_network(user_id: Any) -> Any:
+    """The user with its network from PostgreSQL, in one query built once (None if gone).
+
+    Equivalent to ``User.objects.select_related("network").filter(pk=…).first()``
+    without compiling the ORM query each time.
+    """
+    from apps.networks.models import Network
+
+    from .models import User
+
+    sql, user_fields, network_fields, converters = _user_with_network_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    for index, convert in converters:
+        row[index] = convert(row[index], None, connection)
+    split = len(user_fields)
+    user = User.from_db(connection.alias, user_fields, row[:split])
+    user.network = Network.from_db(connection.alias, network_fields, row[split:])
+    return user
+
+
+def store(user: Any, *, user_entry: bool = True, network_entry: bool = True) -> None:
+    """Cache a freshly loaded user and/or its network (one pipelined round trip)."""
+    pipe = get_redis().pipeline(transaction=False)
+    if user_entry:
+        pipe.set(user_key(user.pk), encode_user(user), ex=TTL)
+    if network_entry:
+        pipe.set(network_key(user.network_id), encode_network(user.network), ex=TTL)
+    pipe.execute()
+
+
+def assemble(user_raw: bytes | None, network_raw: bytes | None, user_id: Any) -> Any:
+    """A user bound to its network from the two cached entries; SQL for the missing ones."""
+    if user_raw is not None and network_raw is not None:
+        user = decode_user(user_raw)
+        user.network = decode_network(network_raw)
+        return user
+    user = user_with_network(user_id)
+    if user is not None:
+        store(user, user_entry=user_raw is None, network_entry=network_raw is None)
+    return user
+
+
+def load_user(user_id: Any) -> Any:
+    """The user with its network and, memoised for this request, its security state.
+
+    One Redis round trip when warm (else one query for what is missing); None
+    if the user is gone. The state goes to ``selectors.remember_security_state``,
+    so the request reads it once, whoever asks (2FA policy, session checks,
+    ``has_2fa``, organization policies).
+    """
+    user_raw, network_raw, security_raw = _SESSION_SCRIPT(
+        keys=[user_key(user_id), _security_cache_key(user_id)], args=[], raw=True
+    )
+    user = assemble(user_raw, network_raw, user_id)
+    if user is not None and security_raw is not None:
+        remember_security_raw(user.pk, security_raw)
+    return user
+
+
+def remember_security_raw(user_id: Any, raw: bytes) -> None:
+    """Hand a prefetched security-state entry (the Django cache's bytes) to this request's memo."""
+    from . import selectors
+
+    try:
+        state = _serializer.loads(raw)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError):
+        return  # unreadable: security_state() reads (and rewrites) it the normal way
+    selectors.remember_security_state(user_id, state)
+
+
+def session_user(session: Any) -> Any:
+    """``django.contrib.auth.get_user`` for ``session``, with the user from the cache.
+
+    Same rules: the backend named in the session must still be configured,
+    the user must pass its ``user_can_authenticate`` (active), and the
+    session's auth hash must match the user's password hash (else the
+    session is flushed). Backends with their own ``get_user`` are asked as
+    Django would.
+    """
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+    from django.contrib.auth.backends import ModelBackend
+    from django.contrib.auth.models import AnonymousUser
+    from django.utils.crypto import constant_time_compare
+
+    from .models import User
+
+    try:
+        user_id = User._meta.pk.to_python(session[SESSION_KEY])
+        backend_path = session[BACKEND_SESSION_KEY]
+    except (KeyError, ValidationError):
+        return AnonymousUser()
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    backend = load_backend(backend_path)
+    if type(backend).get_user is ModelBackend.get_user:
+        user = load_user(user_id)
+        if user is not None and not backend.user_can_authenticate(user):
+            user = None
+    else:
+        user = backend.get_user(user_id)
+    if user is None:
+        return AnonymousUser()
+    session_hash = session.get(HASH_SESSION_KEY)
+    if session_hash and constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return user
+    if session_hash and any(
+        constant_time_compare(session_hash, fallback) for fallback in user.get_session_auth_fallback_hash()
+    ):
+        session.cycle_key()
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        return user
+    session.flush()
+    return AnonymousUser()
+
+
+def _security_cache_key(user_id: Any) -> str:
+    from django.core.cache import cache
+
+    from .selectors import security_cache_key
+
+    return cache.make_key(security_cache_key(user_id))
+
+
+# --- invalidation ----------------------------------------------------------------------
+
+
+def _delete_now_and_on_commit(names: list[str]) -> None:
+    if not names:
+        return
+    client = get_redis()
+    client.delete(*names)
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: client.delete(*names))
+
+
+def forget_users(user_ids: Iterable[Any]) -> None:
+    ids = [uid for uid in user_ids if uid is not None]
+    for start in range(0, len(ids), 500):
+        _delete_now_and_on_commit([user_key(uid) for uid in ids[start : start + 500]])
+
+
+def forget_networks(network_ids: Iterable[Any]) -> None:
+    _delete_now_and_on_commit([network_key(nid) for nid in network_ids if nid is not None])
+
+
+#: saved on every login / request: they never change what a principal may do
+IRRELEVANT_USER_FIELDS = frozenset({"last_login", "last_seen_at", "updated_at"})
+
+
+def connect() -> None:
+    """Wire the invalidation (called once from ``AccountsConfig.ready``)."""
+    from django.db.models.signals import post_delete, post_save
+
+    from apps.networks.models import Network
+
+    from .models import User
+    from .signals import users_changed
+
+    def user_saved(
+        sender: Any, instance: Any, created: bool = False, update_fields: Any = None, **kw: Any
+    ) -> None:
+        if created or (update_fields and set(update_fields) <= IRRELEVANT_USER_FIELDS):
+            return
+        forget_users([instance.pk])
+
+    def user_deleted(sender: Any, instance: Any, **kw: Any) -> None:
+        forget_users([instance.pk])
+
+    def users_bulk_changed(sender: Any, user_ids: Iterable[Any], **kw: Any) -> None:
+        forget_users(user_ids)
+
+    def network_changed(sender: Any, instance: Any, created: bool = False, **kw: Any) -> None:
+        if not created:
+            forget_networks([instance.pk])
+
+    post_save.connect(user_saved, sender=User, weak=False, dispatch_uid="principals.user_saved")
+    post_delete.connect(user_deleted, sender=User, weak=False, dispatch_uid="principals.user_deleted")
+    users_changed.connect(users_bulk_changed, weak=False, dispatch_uid="principals.users_changed")
+    post_save.connect(network_changed, sender=Network, weak=False, dispatch_uid="principals.network_saved")
+    post_delete.connect(
+        network_changed, sender=Network, weak=False, dispatch_uid="principals.network_deleted"
+    )
