@@ -17,8 +17,8 @@ from django.utils import timezone
 from user_agents import parse as parse_user_agent
 
 from apps.core import audit, ratelimit
-from apps.core.clientip import client_ip  # noqa: F401 — re-exported for older callers
 from apps.core.cache import LocalThrottle
+from apps.core.clientip import client_ip  # noqa: F401 — re-exported for older callers
 from apps.core.exceptions import NotFound, RateLimited, ValidationFailed
 
 from .models import User, UserSession
