@@ -45,6 +45,17 @@ class InviteCodeSignupMixin:
             return
         self.colony_signup_checked = True
 
+    def try_save(self, request):
+        """A code used up between the check and the save (a concurrent signup) is the same field error."""
+        try:
+            return super().try_save(request)  # type: ignore[misc]
+        except invites.InviteInvalid as exc:
+            self.add_error("invite_code", forms.ValidationError(exc.message, code=exc.code))  # type: ignore[attr-defined]
+            return None, self.invalid_response(request)
+
+    def invalid_response(self, request):
+        raise NotImplementedError
+
 
 class SignupForm(InviteCodeSignupMixin, AllauthSignupForm):
     """Browser signup: email + password, plus an invite code on invite-only networks."""
@@ -61,6 +72,13 @@ class SignupForm(InviteCodeSignupMixin, AllauthSignupForm):
         self.check_network_rule(cleaned)
         return cleaned
 
+    def invalid_response(self, request):
+        from allauth.account import app_settings as account_settings
+        from django.shortcuts import render
+
+        template = f"account/signup.{account_settings.TEMPLATE_EXTENSION}"
+        return render(request, template, {"form": self}, status=200)
+
 
 class SignupInput(InviteCodeSignupMixin, AllauthSignupInput):
     """Headless signup (``/_allauth/{browser|app}/v1/auth/signup``) with ``invite_code``."""
@@ -71,3 +89,8 @@ class SignupInput(InviteCodeSignupMixin, AllauthSignupInput):
         cleaned = super().clean()
         self.check_network_rule(cleaned)
         return cleaned
+
+    def invalid_response(self, request):
+        from allauth.headless.internal.restkit.response import ErrorResponse
+
+        return ErrorResponse(request, input=self)

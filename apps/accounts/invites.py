@@ -1,9 +1,10 @@
 """The signup hook for invite codes.
 
-Invite-only networks require a valid code at signup. The invites app (growth
-issue) registers the real checker/redeemer with ``register``; until then no
-code is valid, so an invite-only network refuses every signup with a clear
-message, and an open network ignores codes.
+Invite-only networks require a valid code at signup. The invites app
+registers the real checker/redeemer with ``register`` (``InvitesConfig.ready``:
+``apps.invites.services.check_code`` / ``redeem_code``); without it no code is
+valid, so an invite-only network refuses every signup with a clear message,
+and an open network ignores codes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ _redeemer: InviteRedeemer | None = None
 INVITE_REQUIRED = "This network is invite-only: enter a valid invite code, or join the waitlist."
 INVITE_INVALID = "This invite code is not valid (unknown, used up, or expired)."
 SIGNUP_CLOSED = "Signups are closed on this network."
+
+
+class InviteInvalid(ValidationFailed):
+    """The redeemer found no usable code (raced for the last use, revoked meanwhile…): 400 ``invite_invalid``."""
+
+    default_code = "invite_invalid"
+    default_message = INVITE_INVALID
+
+    def __init__(self) -> None:
+        super().__init__(INVITE_INVALID, field="invite_code", code="invite_invalid")
 
 
 def register(*, checker: InviteChecker, redeemer: InviteRedeemer) -> None:
@@ -51,7 +62,16 @@ def check_signup_allowed(*, network: Any, invite_code: str | None, email: str | 
         raise ValidationFailed(INVITE_INVALID, field="invite_code", code="invite_invalid")
 
 
+def registered() -> tuple[InviteChecker | None, InviteRedeemer | None]:
+    """The current hooks (tests swap them and put these back)."""
+    return _checker, _redeemer
+
+
 def redeem(*, network: Any, invite_code: str | None, user: Any) -> None:
-    """Consume the code inside the signup transaction (a rollback frees the use)."""
+    """Consume the code inside the signup transaction (a rollback frees the use).
+
+    Raises ``InviteInvalid`` when the code was used up or revoked after the
+    form was checked; the signup forms turn it into the field error.
+    """
     if network.invite_only and invite_code and _redeemer is not None:
         _redeemer(network=network, code=invite_code, user=user)

@@ -37,3 +37,20 @@ class ReadOnlyOrNetworkAdmin(IsNetworkAdmin):
         if request.method in permissions.SAFE_METHODS:
             return True
         return super().has_permission(request, view)
+
+
+class IsNetworkAdminOrHidden(IsNetworkAdmin):
+    """Network-admin resources (campaigns, waves, suppressions): collections answer 403 to others,
+    while their rows stay invisible (the viewset scopes them to nothing → 404, no existence oracle).
+    """
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(view, "detail", False):
+            return bool(request.user and request.user.is_authenticated)
+        return super().has_permission(request, view)
+
+
+def is_network_admin(user) -> bool:
+    return bool(
+        user and user.is_authenticated and (user.is_staff or getattr(user, "network_role", None) == "admin")
+    )

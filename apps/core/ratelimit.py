@@ -110,3 +110,51 @@ def enforce_tokens(
     allowed, wait = take_token(bucket, capacity=capacity, per_second=per_second, cost=cost)
     if not allowed:
         raise RateLimited(message, retry_after=math.ceil(wait))
+
+
+# KEYS: buckets; ARGV[1] cost, then (capacity, refill per second) per bucket. All or nothing:
+# the cost is taken from every bucket only when each has it (a shared limit and a narrower one
+# — an account-wide rate and a campaign's — never waste each other's tokens).
+_TOKEN_BUCKETS = """
+local cost = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local levels = {}
+local wait = 0
+for i, name in ipairs(KEYS) do
+  local capacity = tonumber(ARGV[i * 2])
+  local rate = tonumber(ARGV[i * 2 + 1])
+  local state = redis.call('HMGET', name, 'tokens', 'at')
+  local tokens = tonumber(state[1])
+  local at = tonumber(state[2])
+  if tokens == nil then tokens = capacity; at = now end
+  tokens = math.min(capacity, tokens + (now - at) * rate / 1000)
+  levels[i] = tokens
+  if tokens < cost then
+    wait = math.max(wait, math.ceil((cost - tokens) * 1000 / rate))
+  end
+end
+for i, name in ipairs(KEYS) do
+  local capacity = tonumber(ARGV[i * 2])
+  local rate = tonumber(ARGV[i * 2 + 1])
+  local tokens = levels[i]
+  if wait == 0 then tokens = tokens - cost end
+  redis.call('HSET', name, 'tokens', tostring(tokens), 'at', now)
+  redis.call('PEXPIRE', name, math.ceil(capacity * 1000 / rate) + 1000)
+end
+if wait == 0 then return {1, 0} end
+return {0, wait}
+"""
+
+
+def take_tokens(buckets: list[tuple[str, int, float]], *, cost: int = 1) -> tuple[bool, float]:
+    """Take ``cost`` from every ``(bucket, capacity, per_second)`` at once, or from none; one Lua call.
+
+    Returns (allowed, seconds until all of them have ``cost`` again).
+    """
+    args: list[object] = [cost]
+    for _name, capacity, per_second in buckets:
+        args += [capacity, per_second]
+    names = [key("tb", name) for name, _c, _r in buckets]
+    allowed, wait_ms = get_redis().register_script(_TOKEN_BUCKETS)(keys=names, args=args)  # EVALSHA
+    return bool(allowed), int(wait_ms) / 1000

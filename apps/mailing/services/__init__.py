@@ -1,0 +1,72 @@
+"""Every write of the mailing domain; see each module's docstring for its rules."""
+
+from .audience import FreezeStep, freeze_step, preview
+from .campaigns import (
+    cancel_campaign,
+    clean_audience,
+    create_campaign,
+    delete_campaign,
+    pause_campaign,
+    resume_campaign,
+    schedule_campaign,
+    send_campaign_now,
+    start_due_campaigns,
+    test_send,
+    unschedule_campaign,
+    update_campaign,
+)
+from .events import process_ses_event, receive_ses_message
+from .sending import (
+    BatchResult,
+    check_error_ratio,
+    finalize_campaigns,
+    finish_if_complete,
+    pause_for,
+    reclaim_stuck,
+    render_message,
+    send_batch,
+    unsubscribe_token,
+)
+from .suppressions import (
+    add_manual_suppression,
+    expire_suppressions,
+    remove_suppression,
+    suppress,
+    token_row,
+    unsubscribe,
+)
+
+__all__ = [
+    "BatchResult",
+    "FreezeStep",
+    "add_manual_suppression",
+    "cancel_campaign",
+    "check_error_ratio",
+    "clean_audience",
+    "create_campaign",
+    "delete_campaign",
+    "expire_suppressions",
+    "finalize_campaigns",
+    "finish_if_complete",
+    "freeze_step",
+    "pause_campaign",
+    "pause_for",
+    "preview",
+    "process_ses_event",
+    "receive_ses_message",
+    "reclaim_stuck",
+    "remove_suppression",
+    "render_message",
+    "resume_campaign",
+    "schedule_campaign",
+    "send_batch",
+    "send_campaign_now",
+    "start_due_campaigns",
+    "suppress",
+    "test_send",
+    "token_row",
+    "unschedule_campaign",
+    "unsubscribe",
+    "unsubscribe_token",
+    "update_campaign",
+]
