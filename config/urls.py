@@ -47,6 +47,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("apps.invites.browser_urls")),
     path("", include("apps.mailing.browser_urls")),
+    path("", include("apps.invites.browser_urls")),
+    path("", include("apps.mailing.browser_urls")),
     path("chat/", chat_views.chat_page, name="chat"),
     path("", include("apps.invites.browser_urls")),
     path("", include("apps.mailing.browser_urls")),

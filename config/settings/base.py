@@ -391,7 +391,15 @@ CELERY_BEAT_SCHEDULE = {
     # --- billing (Stripe) ---
     # --- dispatcher / bounties ---
     # --- invites / mailing ---
-    "invites.release_due_waves": {"task": "invites.release_due_waves", "schedule": timedelta(minutes=5)}
+    "invites.release_due_waves": {"task": "invites.release_due_waves", "schedule": timedelta(minutes=5)},
+    "invites.repair_scores": {"task": "invites.repair_scores", "schedule": crontab(minute=25)},
+    "mailing.start_due_campaigns": {"task": "mailing.start_due_campaigns", "schedule": timedelta(minutes=1)},
+    "mailing.finalize_campaigns": {"task": "mailing.finalize_campaigns", "schedule": timedelta(minutes=5)},
+    "mailing.expire_suppressions": {
+        "task": "mailing.expire_suppressions",
+        "schedule": crontab(hour=4, minute=40),
+    },
+}
 CELERY_HEARTBEAT_STALE_SECONDS = env.int("CELERY_HEARTBEAT_STALE_SECONDS", default=120)
 
 # --- email ------------------------------------------------------------------
@@ -479,6 +487,40 @@ INBOX_ARCHIVED_RETENTION_DAYS = env.int("INBOX_ARCHIVED_RETENTION_DAYS", default
 INBOX_READ_RETENTION_DAYS = env.int("INBOX_READ_RETENTION_DAYS", default=365)
 INBOX_MARK_ALL_READ_BATCH = 1000
 INBOX_MARK_ALL_READ_BATCHES = 10
+
+# --- invites / mailing --------------------------------------------------------
+# Waitlist: joins per hour per (salted) IP hash; the salt defaults to one derived from SECRET_KEY.
+WAITLIST_JOIN_RATE = env.str("WAITLIST_JOIN_RATE", default="5/h")
+WAITLIST_IP_SALT = env.str("WAITLIST_IP_SALT", default="")
+WAITLIST_REFERRAL_BOOST = env.int("WAITLIST_REFERRAL_BOOST", default=10)
+WAITLIST_REFERRAL_CAP = env.int("WAITLIST_REFERRAL_CAP", default=20)
+WAITLIST_VERIFY_TTL_HOURS = env.int("WAITLIST_VERIFY_TTL_HOURS", default=48)
+# Links in waitlist and invitation mail ({token} / {code}); empty = the built-in pages.
+WAITLIST_VERIFY_URL = env.str("WAITLIST_VERIFY_URL", default="")
+WAITLIST_STATUS_URL = env.str("WAITLIST_STATUS_URL", default="")
+WAITLIST_REFERRAL_URL = env.str("WAITLIST_REFERRAL_URL", default="")
+INVITE_SIGNUP_URL = env.str("INVITE_SIGNUP_URL", default="")
+INVITE_CHECK_RATE = env.str("INVITE_CHECK_RATE", default="20/m")
+INVITE_SEND_RATE = env.str("INVITE_SEND_RATE", default="20/d")
+INVITE_BULK_MAX = env.int("INVITE_BULK_MAX", default=100_000)
+# SES campaigns: account-wide send rate (messages/s, shared by every worker through Redis).
+SES_MAX_SEND_RATE = env.int("SES_MAX_SEND_RATE", default=14)
+SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
+# Sender domains campaigns may use (verified SES identities); empty = DEFAULT_FROM_EMAIL's domain
+# and each network's from_email domain.
+MAILING_FROM_DOMAINS = env.list("MAILING_FROM_DOMAINS", default=[])
+MAILING_UNSUBSCRIBE_MAILTO = env.str("MAILING_UNSUBSCRIBE_MAILTO", default="")
+MAILING_SEND_CONCURRENCY = env.int("MAILING_SEND_CONCURRENCY", default=2)
+MAILING_FREEZE_BATCH = env.int("MAILING_FREEZE_BATCH", default=5000)
+MAILING_STUCK_SENDING_MINUTES = env.int("MAILING_STUCK_SENDING_MINUTES", default=10)
+MAILING_ERROR_RATIO_MIN_SAMPLE = env.int("MAILING_ERROR_RATIO_MIN_SAMPLE", default=100)
+MAILING_SOFT_BOUNCE_LIMIT = env.int("MAILING_SOFT_BOUNCE_LIMIT", default=3)
+MAILING_SOFT_BOUNCE_DAYS = 7
+MAILING_UNSUBSCRIBE_TOKEN_DAYS = 365
+# SNS → POST /api/v1/webhooks/ses/: signing certificates are fetched only from these hosts.
+SES_SNS_HOST_PATTERN = env.str("SES_SNS_HOST_PATTERN", default=r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+SES_SNS_REQUIRE_HTTPS = True
+SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
 
 # --- invites / mailing --------------------------------------------------------
 # Waitlist: joins per hour per (salted) IP hash; the salt defaults to one derived from SECRET_KEY.
