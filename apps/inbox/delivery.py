@@ -6,20 +6,21 @@ then flushed together (a mention of 1,000 members is one INSERT):
 
 1. events whose recipient blocked the actor are dropped (social's
    ``blockers_among``: one query per distinct actor);
-2. the rest go through ONE ``INSERT … ON CONFLICT DO UPDATE`` per round of
-   distinct (recipient, kind, target) keys. Its CTEs read the recipients and
-   their settings (inactive users and kinds muted with ``in_app: false`` are
-   left out), the prior state of the open rows and the unread count before
-   the statement. A repeat moves the actor to the front of ``actor_ids`` (the
-   last 5 distinct), bumps ``actor_count`` for an actor not among them,
-   refreshes title/body/data, bumps ``last_event_at`` and makes the item
-   unread (and un-snoozed) again; ``requires_action`` reopens the action.
-   Rows are written in key order, so concurrent flushes lock alike;
-3. items that are new or resurfaced (read or snoozed before) go to
+2. events for the same (recipient, kind, target) merge (their distinct
+   actors newest first, the latest title/body, merged data);
+3. ONE ``INSERT … ON CONFLICT DO UPDATE`` writes them all. Its CTEs read the
+   recipients and their settings (inactive users and kinds muted with
+   ``in_app: false`` are left out), the prior state of the open rows and the
+   unread count before the statement. A repeat puts its actors in front of
+   ``actor_ids`` (the last 5 distinct), adds the ones not among them to
+   ``actor_count``, refreshes title/body/data, bumps ``last_event_at`` and
+   makes the item unread (and un-snoozed) again; ``requires_action`` reopens
+   the action. Rows are written in key order, so concurrent flushes lock alike;
+4. items that are new or resurfaced (read or snoozed before) go to
    ``notify`` (same transaction, one INSERT); a repeat of an item still
    unread aggregates silently — a storm of 1,000 reactions is 1,000 cheap
    upserts and one notification;
-4. after commit, ``inbox.item`` {item, unread_count} goes to every recipient
+5. after commit, ``inbox.item`` {item, unread_count} goes to every recipient
    with a live socket (presence), in one event-loop hop.
 """
 
@@ -66,6 +67,52 @@ class Event:
         return (self.recipient_id, self.kind, self.target_type, self.target_id)
 
 
+@dataclass(slots=True)
+class _Merged:
+    """The events of one key in one flush: what one row of the statement writes."""
+
+    last: Event
+    actor_ids: list[Any]  # distinct, newest first
+    actor: Any  # the newest actor's object, when the caller passed one
+    data: dict[str, Any]
+    target_url: str
+    requires_action: bool
+    notify: bool
+
+    @property
+    def key(self) -> tuple:
+        return self.last.key
+
+
+def _merge(events: list[Event]) -> list[_Merged]:
+    merged: dict[tuple, _Merged] = {}
+    for ev in events:
+        data = json.loads(ev.data)
+        row = merged.get(ev.key)
+        if row is None:
+            merged[ev.key] = _Merged(
+                last=ev,
+                actor_ids=[ev.actor_id] if ev.actor_id is not None else [],
+                actor=ev.actor,
+                data=data,
+                target_url=ev.target_url,
+                requires_action=ev.requires_action,
+                notify=ev.notify,
+            )
+            continue
+        row.last = ev
+        if ev.actor_id is not None:
+            if ev.actor_id in row.actor_ids:
+                row.actor_ids.remove(ev.actor_id)
+            row.actor_ids.insert(0, ev.actor_id)
+            row.actor = ev.actor
+        row.data.update(data)
+        row.target_url = ev.target_url or row.target_url
+        row.requires_action = row.requires_action or ev.requires_action
+        row.notify = row.notify or ev.notify
+    return list(merged.values())
+
+
 def _tables() -> dict[str, str]:
     from apps.accounts.models import User
     from apps.preferences.models import UserSettings
@@ -78,11 +125,11 @@ def _tables() -> dict[str, str]:
 
 
 _EV_COLUMNS = (
-    "ord, id, recipient_id, kind, target_type, target_id, actor_id, title, body, target_url, data, "
+    "ord, id, recipient_id, kind, target_type, target_id, actor_ids, title, body, target_url, data, "
     "requires_action, in_app_default, in_app_locked"
 )
 _EV_ROW = (
-    "(%s::int, %s::uuid, %s::uuid, %s::varchar, %s::varchar, %s::uuid, %s::uuid, %s::varchar, %s::text, "
+    "(%s::int, %s::uuid, %s::uuid, %s::varchar, %s::varchar, %s::uuid, %s::uuid[], %s::varchar, %s::text, "
     "%s::varchar, %s::jsonb, %s::boolean, %s::boolean, %s::boolean)"
 )
 _RETURNED = (
@@ -115,8 +162,8 @@ up AS (
     INSERT INTO {item} AS i (id, created_at, updated_at, network_id, recipient_id, kind, actor_id, actor_count,
         actor_ids, target_type, target_id, title, body, target_url, data, requires_action, action_state,
         last_event_at)
-    SELECT ok.id, p.now, p.now, ok.network_id, ok.recipient_id, ok.kind, ok.actor_id, 1,
-        CASE WHEN ok.actor_id IS NULL THEN ARRAY[]::uuid[] ELSE ARRAY[ok.actor_id] END,
+    SELECT ok.id, p.now, p.now, ok.network_id, ok.recipient_id, ok.kind, ok.actor_ids[1],
+        GREATEST(cardinality(ok.actor_ids), 1), ok.actor_ids[1:{kept}],
         ok.target_type, ok.target_id, ok.title, ok.body, ok.target_url, ok.data, ok.requires_action,
         CASE WHEN ok.requires_action THEN 'pending' END, p.now
     FROM ok, p
@@ -124,10 +171,13 @@ up AS (
     ON CONFLICT (network_id, recipient_id, kind, target_type, target_id) WHERE archived_at IS NULL
     DO UPDATE SET
         actor_id = COALESCE(EXCLUDED.actor_id, i.actor_id),
-        actor_count = i.actor_count + CASE
-            WHEN EXCLUDED.actor_id IS NULL OR EXCLUDED.actor_id = ANY(i.actor_ids) THEN 0 ELSE 1 END,
+        actor_count = i.actor_count + CASE WHEN EXCLUDED.actor_id IS NULL THEN 0
+            ELSE EXCLUDED.actor_count - cardinality(ARRAY(
+                SELECT unnest(EXCLUDED.actor_ids) INTERSECT SELECT unnest(i.actor_ids))) END,
         actor_ids = CASE WHEN EXCLUDED.actor_id IS NULL THEN i.actor_ids
-            ELSE (ARRAY[EXCLUDED.actor_id] || array_remove(i.actor_ids, EXCLUDED.actor_id))[1:{kept}] END,
+            ELSE (EXCLUDED.actor_ids || ARRAY(
+                SELECT t.x FROM unnest(i.actor_ids) WITH ORDINALITY AS t(x, n)
+                WHERE t.x <> ALL(EXCLUDED.actor_ids) ORDER BY t.n))[1:{kept}] END,
         title = EXCLUDED.title,
         body = EXCLUDED.body,
         target_url = CASE WHEN EXCLUDED.target_url = '' THEN i.target_url ELSE EXCLUDED.target_url END,
@@ -158,19 +208,20 @@ class Delivered:
     item: InboxItem
     recipient: Recipient
     became_unread: bool
-    event: Event
+    event: _Merged
 
 
-def _upsert(events: list[Event], now: datetime) -> list[Delivered]:
+def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
     from .models import ACTOR_IDS_KEPT
 
     params: list[Any] = [now]
-    for ord_, ev in enumerate(events):
+    for ord_, merged in enumerate(events):
+        ev = merged.last
         locked = "in_app" in rules.LOCKED.get(ev.kind, ())
         params += [
-            ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id, ev.actor_id, ev.title,
-            ev.body, ev.target_url, ev.data, ev.requires_action, rules.default_channels(ev.kind)["in_app"],
-            locked,
+            ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id, merged.actor_ids, ev.title,
+            ev.body, merged.target_url, json.dumps(merged.data, separators=(",", ":")), merged.requires_action,
+            rules.default_channels(ev.kind)["in_app"], locked,
         ]  # fmt: skip
     sql = _UPSERT.format(
         ev_columns=_EV_COLUMNS, rows=", ".join([_EV_ROW] * len(events)), kept=ACTOR_IDS_KEPT, **_tables()
@@ -245,19 +296,6 @@ def _drop_blocked(events: list[Event]) -> list[Event]:
     return [ev for ev in events if (ev.recipient_id, ev.actor_id) not in blocked]
 
 
-def _rounds(events: list[Event]) -> list[list[Event]]:
-    """One statement may touch a row once: the n-th repeat of a key goes in round n."""
-    rounds: list[list[Event]] = []
-    seen: dict[tuple, int] = defaultdict(int)
-    for ev in events:
-        n = seen[ev.key]
-        seen[ev.key] += 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append(ev)
-    return rounds
-
-
 def _notice(d: Delivered) -> Notice:
     item = d.item
     stamp = int(item.last_event_at.timestamp() * 1_000_000)
@@ -274,7 +312,7 @@ def _notice(d: Delivered) -> Notice:
         },
         dedupe_key=f"inbox:{item.pk}:{stamp}",
         inbox_item_id=item.pk,
-        skip_channels=d.event.skip_channels,
+        skip_channels=d.event.last.skip_channels,
     )
 
 
@@ -339,20 +377,20 @@ def deliver_events(events: list[Event]) -> None:
     unread: dict[Any, int] = {}
     notices: list[Notice] = []
     recipients: dict[Any, Recipient] = {}
+    merged = _merge(events)
     with transaction.atomic():
-        for round_events in _rounds(events):
-            for start in range(0, len(round_events), _CHUNK):
-                delivered = _upsert(round_events[start : start + _CHUNK], now)
-                gained: dict[Any, int] = defaultdict(int)
-                for d in delivered:
-                    gained[d.item.recipient_id] += int(d.became_unread)
-                for d in delivered:
-                    rid = d.item.recipient_id
-                    unread[rid] = d.item._unread_before + gained[rid]  # type: ignore[attr-defined]
-                    latest[d.item.pk] = d
-                    recipients[rid] = d.recipient
-                    if d.became_unread and d.event.notify:
-                        notices.append(_notice(d))
+        for start in range(0, len(merged), _CHUNK):
+            delivered = _upsert(merged[start : start + _CHUNK], now)
+            gained: dict[Any, int] = defaultdict(int)
+            for d in delivered:
+                gained[d.item.recipient_id] += int(d.became_unread)
+            for d in delivered:
+                rid = d.item.recipient_id
+                unread[rid] = d.item._unread_before + gained[rid]  # type: ignore[attr-defined]
+                latest[d.item.pk] = d
+                recipients[rid] = d.recipient
+                if d.became_unread and d.event.notify:
+                    notices.append(_notice(d))
         after_notify = dispatch(notices, recipients=recipients, now=now) if notices else None
         items = list(latest.values())
 
