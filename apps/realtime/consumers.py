@@ -33,6 +33,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.user = user
         self.user_id = str(user.pk)
         self.joined: list[str] = [user_group(self.user_id)]
         session_key = self.scope.get("session_key")
