@@ -102,8 +102,15 @@ class AgentMemoryFact(NetworkScopedModel):
     importance = models.SmallIntegerField(default=3)
     pinned = models.BooleanField(default=False)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # no database FK: history rows keep pointing at a forgotten successor instead of
+    # reviving into the live slot (a SET NULL would break the slot's unique index)
     superseded_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="supersedes",
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
     use_count = models.IntegerField(default=0)

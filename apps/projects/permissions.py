@@ -2,7 +2,9 @@
 
 Levels: view < contribute < maintain < admin. A user-owned project gives its
 owner admin; an org-owned one maps the caller's org role (owner/admin → admin,
-member → contribute, viewer/billing → view). ``network`` and ``public``
+member → contribute, viewer/billing → view). Agents get only what their
+``AgentProjectAccess`` grants (read → view, contribute, maintain; expired
+grants count for nothing). ``network`` and ``public``
 visibility give every member of the project's network view.
 
 ``require(user, project, permission)`` is what views, the brain and other
@@ -66,7 +68,12 @@ def project_level(user: Any, project: Project) -> Level:
     if user.network_id != project.network_id:
         return Level.NONE
     level = Level.NONE
-    if project.owner_user_id is not None:
+    if getattr(user, "is_ai", False):
+        # agents: only what AgentProjectAccess grants (never the owner's or an org role's level)
+        from apps.agents.selectors import agent_project_level
+
+        level = Level(agent_project_level(user, project))
+    elif project.owner_user_id is not None:
         if project.owner_user_id == user.pk:
             level = Level.ADMIN
     else:
@@ -95,6 +102,11 @@ def visible_q(user: Any, *, prefix: str = "") -> Q:
     """Rows (projects, or rows reached through ``prefix`` ``project__``) the user may view."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Q(pk__in=[])
+    if getattr(user, "is_ai", False):
+        from apps.agents.selectors import live_access
+
+        granted = live_access().filter(agent=user, project=OuterRef(f"{prefix}pk" if prefix else "pk"))
+        return Q(**{f"{prefix}visibility__in": list(OPEN_VISIBILITIES)}) | Q(Exists(granted))
     memberships = OrganizationMember.objects.filter(
         user=user, status="active", organization=OuterRef(f"{prefix}owner_organization")
     )
