@@ -596,10 +596,10 @@ API_BASE_PERMISSIONS = [
     "apps.accounts.permissions.AccountInGoodStanding",
     "apps.accounts.permissions.TwoFactorEnrolmentPolicy",
     "apps.apikeys.permissions.ApiKeyScope",
+    "apps.organizations.policy.OrganizationPolicy",
 ]
 
 # First-run bootstrap (make run): default network and admin account.
 DEFAULT_NETWORK_INVITE_ONLY = env.bool("DEFAULT_NETWORK_INVITE_ONLY", default=False)
 COLONY_ADMIN_EMAIL = env.str("COLONY_ADMIN_EMAIL", default="admin@colony.local")
 COLONY_ADMIN_PASSWORD = env.str("COLONY_ADMIN_PASSWORD", default="")
-    "apps.organizations.policy.OrganizationPolicy",
