@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from apps.accounts.models import User
 from apps.billing.models import AIProviderConfig, AIUsage
+from apps.chat.models import Conversation
 from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.exceptions import NotFound
 from apps.core.pagination import CursorPagination
@@ -536,7 +537,9 @@ class AgentRunSerializer(serializers.ModelSerializer):
 class AgentRunCreateSerializer(serializers.Serializer):
     instruction = serializers.CharField(max_length=8000)
     project = NetworkScopedRelatedField(queryset=Project.objects.all(), required=False, allow_null=True)
-    conversation_id = serializers.UUIDField(required=False, allow_null=True, help_text="Output conversation")
+    conversation = NetworkScopedRelatedField(
+        queryset=Conversation.objects.all(), required=False, allow_null=True, help_text="Output conversation"
+    )
 
 
 @extend_schema(tags=["agents"])
@@ -603,7 +606,7 @@ class AgentRunListViewSet(_AgentNestedViewSet):
             trigger="api",
             instruction=data["instruction"],
             project=data.get("project"),
-            conversation=data.get("conversation_id"),
+            conversation=data.get("conversation"),
             requested_by=request.user,
         )
         return Response(AgentRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -628,7 +631,9 @@ class _TaskFields(serializers.Serializer):
     )
     timezone = serializers.CharField(max_length=64, required=False, help_text="Default: the agent's")
     project = NetworkScopedRelatedField(queryset=Project.objects.all(), required=False, allow_null=True)
-    conversation_id = serializers.UUIDField(required=False, allow_null=True, help_text="Output conversation")
+    conversation = NetworkScopedRelatedField(
+        queryset=Conversation.objects.all(), required=False, allow_null=True, help_text="Output conversation"
+    )
     enabled = serializers.BooleanField(required=False, default=True)
     max_runtime_s = serializers.IntegerField(min_value=10, max_value=3600, required=False, default=300)
 
@@ -645,6 +650,8 @@ class AgentScheduledTaskListViewSet(_AgentNestedViewSet):
         serializer = _TaskFields(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        if "conversation" in data:
+            data["conversation_id"] = getattr(data.pop("conversation"), "pk", None)
         task = services.create_scheduled_task(
             actor=request.user, agent=self.agent, timezone_name=data.pop("timezone", None), **data
         )
@@ -666,6 +673,8 @@ class AgentScheduledTaskViewSet(_AgentRowViewSet, mixins.RetrieveModelMixin):
         serializer = _TaskFields(data=request.data, partial=True, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         changes = {k: v for k, v in serializer.validated_data.items() if k in request.data}
+        if "conversation" in changes:
+            changes["conversation_id"] = getattr(changes.pop("conversation"), "pk", None)
         task = services.update_scheduled_task(actor=request.user, task=task, changes=changes)
         return Response(AgentScheduledTaskSerializer(task).data)
 

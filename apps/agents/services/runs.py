@@ -129,6 +129,10 @@ def request_agent_run(
         if existing is not None:
             return existing
     active = agent.agent_status == User.AgentStatus.ACTIVE
+    if trigger in _USER_TRIGGERS and conversation is not None:
+        from .schedules import check_conversation
+
+        check_conversation(agent, conversation)
     if not active and trigger in _USER_TRIGGERS:
         raise InvalidState(f"The agent is {agent.agent_status}; resume it first.", code="agent_not_active")
     now = timezone.now()

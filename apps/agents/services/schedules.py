@@ -101,6 +101,23 @@ def _check_project(agent: User, project: Any) -> None:
         )
 
 
+def check_conversation(agent: User, conversation_id: Any) -> None:
+    """An output conversation must be one the agent is an active member of."""
+    if conversation_id is None:
+        return
+    from django.apps import apps
+
+    try:
+        Member = apps.get_model("chat", "ConversationMember")
+    except LookupError:  # pragma: no cover
+        return
+    pk = getattr(conversation_id, "pk", conversation_id)
+    if not Member.objects.filter(conversation_id=pk, user_id=agent.pk, left_at__isnull=True).exists():
+        raise ValidationFailed(
+            "The agent is not a member of this conversation.", field="conversation", code="agent_not_member"
+        )
+
+
 def _require_manager(actor: Any, agent: User) -> None:
     if not can_manage_agent(actor, agent):
         raise NotFound()
@@ -131,6 +148,7 @@ def create_scheduled_task(
     tz = check_timezone(timezone_name or agent.agent_timezone or "UTC", field="timezone")
     cron = check_cron(cron, tz)
     _check_project(agent, project)
+    check_conversation(agent, conversation_id)
     name = (name or "").strip()[:200]
     if not name:
         raise ValidationFailed("Name the task.", field="name")
@@ -193,6 +211,7 @@ def update_scheduled_task(
             raise ValidationFailed("From 10 to 3600 seconds.", field="max_runtime_s")
         task.max_runtime_s = value
     if "conversation_id" in changes:
+        check_conversation(agent, changes["conversation_id"])
         task.conversation_id = changes["conversation_id"]
     reschedule = cron != task.cron or tz != task.timezone
     task.cron, task.timezone = cron, tz
