@@ -30,12 +30,13 @@ def test_corpus_is_large_enough():
     assert len(HOSTILE) >= 60 and len(BENIGN) >= 60
 
 
-def test_guard_precision_and_recall_on_the_corpus():
+def test_guard_precision_and_recall_on_the_corpus(capsys):
     m = _measure()
-    print(
-        f"\nprompt guard on {len(HOSTILE)} hostile + {len(BENIGN)} benign inputs: "
-        f"precision {m['precision']:.3f}, recall {m['recall']:.3f}, exact verdicts {m['exact']:.3f}"
-    )
+    with capsys.disabled():  # the report: shown in every run, not only with -s
+        print(  # noqa: T201
+            f"\nprompt guard on {len(HOSTILE)} hostile + {len(BENIGN)} benign inputs: "
+            f"precision {m['precision']:.3f}, recall {m['recall']:.3f}, exact verdicts {m['exact']:.3f}"
+        )
     assert m["precision"] >= 0.95 and m["recall"] >= 0.95, m["misses"]
     assert m["exact"] >= 0.9, m["wrong_verdicts"]
 
