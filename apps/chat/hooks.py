@@ -1,7 +1,8 @@
 """Where a committed message reaches other domains: inbox + notifications, agents.
 
 Called from the send's ``on_commit``. Mentions and direct messages become
-inbox items (and a ``notify``) for members who have no socket open; an agent
+inbox items (``deliver_inbox_item``, which also notifies) for members who
+have no socket open; an agent
 member that is mentioned or DM'd gets a run through
 ``apps.agents.services.request_agent_run`` when the agents app provides it.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.core.exceptions import DomainError
 from apps.realtime.presence import connected_user_ids
 
 from .models import Conversation, ConversationMember, Message
@@ -57,8 +59,7 @@ def message_committed(message: Message, conversation: Conversation) -> None:
     targets = recipients(message, conversation)
     if not targets:
         return
-    from apps.inbox.services import deliver_inbox_item
-    from apps.notifications.services import notify
+    from apps.inbox.services import deliver_inbox_item  # also notifies (push/email per settings)
 
     humans = [(m, k) for m, k in targets if not m.user.is_ai]
     online = connected_user_ids(m.user_id for m, _ in humans)
@@ -81,17 +82,12 @@ def message_committed(message: Message, conversation: Conversation) -> None:
             target_url=url,
             data=data,
         )
-        notify(
-            recipient=member.user,
-            kind=kind,
-            title=title,
-            body=_excerpt(message.body),
-            data={**data, "url": url},
-            dedupe_key=f"chat:{message.pk}",
-        )
     for member, kind in targets:
         if member.user.is_ai:
-            request_agent_run(agent=member.user, trigger=kind, conversation=conversation, message=message)
+            try:
+                request_agent_run(agent=member.user, trigger=kind, conversation=conversation, message=message)
+            except DomainError as exc:  # a paused agent, an over-budget one: the message stands
+                logger.info("chat: no run for agent %s: %s", member.user_id, exc.message)
 
 
 def request_agent_run(*, agent: Any, trigger: str, conversation: Conversation, message: Message) -> bool:
