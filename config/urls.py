@@ -10,6 +10,7 @@ admin.site.site_title = "Colony back office"
 admin.site.index_title = "Back office"
 
 api_v1 = [
+    path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.networks.urls")),
     path("", include("apps.preferences.urls")),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import AuditEvent, InboundWebhook
+from .models import AuditEvent, InboundWebhook, Upload
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,4 +34,13 @@ class InboundWebhookAdmin(ReadOnlyAdmin):
     list_filter = ("source", "status", "signature_valid")
     search_fields = ("external_id",)
     exclude = ("headers",)
+    show_full_result_count = False
+
+
+@admin.register(Upload)
+class UploadAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "status", "mime", "size_bytes", "uploader", "network")
+    list_filter = ("network", "kind", "status")
+    search_fields = ("id", "filename", "uploader__email")
+    list_select_related = ("uploader", "network")
     show_full_result_count = False

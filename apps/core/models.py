@@ -122,3 +122,69 @@ class InboundWebhook(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
+
+
+class UploadKind(models.TextChoices):
+    IMAGE = "image"
+    VIDEO = "video"
+    FILE = "file"
+
+
+class UploadStatus(models.TextChoices):
+    PENDING = "pending"
+    READY = "ready"
+    REJECTED = "rejected"
+
+
+class Upload(NetworkScopedModel):
+    """A file a user sent, for any domain to attach (``apps.core.uploads``).
+
+    pending → ready | rejected. The type is sniffed from the bytes, never taken
+    from the client; images are measured and re-encoded without EXIF. A ready
+    upload is attached once (``consumed_at``); pending, rejected and never
+    attached uploads are purged by ``core.purge_stale_uploads``.
+    """
+
+    Kind = UploadKind
+    Status = UploadStatus
+
+    uploader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(max_length=300, blank=True, default="")
+    filename = models.CharField(max_length=200, blank=True, default="")
+    mime = models.CharField(max_length=100, blank=True, default="")
+    declared_mime = models.CharField(max_length=100, blank=True, default="")
+    size_bytes = models.BigIntegerField(default=0)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    reject_reason = models.CharField(max_length=200, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["image", "video", "file"]), name="upload_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "ready", "rejected"]), name="upload_status_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(size_bytes__gte=0), name="upload_size_nonnegative"),
+            models.CheckConstraint(
+                condition=~models.Q(status="ready") | ~models.Q(file=""), name="upload_ready_has_file"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="upload_status_expires"),
+            models.Index(fields=["network", "uploader", "-id"], name="upload_uploader_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.filename or self.pk} ({self.status})"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == UploadStatus.READY

@@ -158,3 +158,33 @@ def take_tokens(buckets: list[tuple[str, int, float]], *, cost: int = 1) -> tupl
     names = [key("tb", name) for name, _c, _r in buckets]
     allowed, wait_ms = get_redis().register_script(_TOKEN_BUCKETS)(keys=names, args=args)  # EVALSHA
     return bool(allowed), int(wait_ms) / 1000
+
+
+def network_rate(network: object, name: str, default: str) -> Rate:
+    """The rate named ``name`` in the network's ``settings.rate_limits``, else ``default``.
+
+    Network admins set e.g. ``{"rate_limits": {"posts": "10/m"}}``; a value that
+    does not parse falls back to the default rather than disabling the limit.
+    """
+    configured = None
+    setting = getattr(network, "setting", None)
+    if setting is not None:
+        limits = setting("rate_limits") or {}
+        configured = limits.get(name) if isinstance(limits, dict) else None
+    if isinstance(configured, str):
+        try:
+            return Rate.parse(configured)
+        except ValueError:
+            pass
+    return Rate.parse(default)
+
+
+def enforce_network_rate(
+    *, network: object, name: str, subject: object, default: str, message: str | None = None
+) -> None:
+    """Count one ``name`` action by ``subject`` against the network's rate (429 + Retry-After)."""
+    enforce(
+        f"{name}:{getattr(network, 'pk', network)}:{subject}",
+        network_rate(network, name, default),
+        message=message or f"Too many {name.replace('_', ' ')}; try again later.",
+    )

@@ -21,3 +21,11 @@ def heartbeat() -> float:
 def echo(value: str) -> str:
     """Round trip used by health checks and the real-worker test."""
     return value
+
+
+@shared_task(name="core.purge_stale_uploads", ignore_result=True)
+def purge_stale_uploads() -> int:
+    """Hourly: expired pending, rejected and never-attached uploads (rows and objects)."""
+    from .uploads import purge_stale_uploads as purge
+
+    return purge()
