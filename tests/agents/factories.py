@@ -47,7 +47,10 @@ class AgentScheduledTaskFactory(factory.django.DjangoModelFactory):
 
 
 def agent_with_llm(owner, llm_server, **agent_fields):
-    AIProviderConfigFactory(owner_user=owner, base_url=llm_server.url, default_model="gpt-test")
+    from apps.billing.models import AIProviderConfig
+
+    if not AIProviderConfig.objects.filter(owner_user=owner, is_default=True).exists():
+        AIProviderConfigFactory(owner_user=owner, base_url=llm_server.url, default_model="gpt-test")
     fields = {
         "agent_model": "gpt-test",
         "agent_autonomy": "autonomous",

@@ -5,7 +5,7 @@ dispatcher when it claims a task for an agent; the API for run-now)::
 
     request_agent_run(*, agent, trigger: str, conversation=None, message=None,
                       project=None, task=None, instruction: str = "",
-                      requested_by=None, scheduled_task=None) -> AgentRun
+                      requested_by=None, scheduled_task=None) -> AgentRun | None
 
 ``trigger`` is one of ``mention``, ``direct_message``, ``dispatcher``,
 ``scheduled_task``, ``manual``, ``api``; ``conversation`` / ``message`` /
@@ -117,13 +117,17 @@ def request_agent_run(
     instruction: str = "",
     requested_by: Any = None,
     scheduled_task: Any = None,
-) -> AgentRun:
-    """Queue a run of ``agent`` (see the module docstring); returns the run (existing for a repeated message)."""
+) -> AgentRun | None:
+    """Queue a run of ``agent`` (see the module docstring); returns the run (existing for a repeated
+    message), or None for a message written by an agent (agents do not wake agents)."""
     if trigger not in RunTrigger.values:
         raise ValidationFailed(f"Unknown trigger {trigger!r}.", field="trigger")
     if not getattr(agent, "is_ai", False):
         raise ValidationFailed("Only agents run.", field="agent")
     message_id = _pk(message)
+    sender_id = getattr(message, "sender_id", None)
+    if sender_id is not None and User.objects.filter(pk=sender_id, is_ai=True).exists():
+        return None  # agents do not wake agents (no reply loops between two agents)
     if message_id is not None:
         existing = AgentRun.objects.filter(agent_id=agent.pk, message_id=message_id).first()
         if existing is not None:
