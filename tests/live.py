@@ -108,54 +108,85 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+class CeleryWorker:
+    """One real ``celery worker`` process (solo pool) on this test's Redis database and test database."""
+
+    def __init__(self, name: str = "test") -> None:
+        self.name = f"{name}-{settings.REDIS_DB}"
+        self.log_path = Path(settings.MEDIA_ROOT).parent / f"celery-worker-{self.name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *, timeout: float = 30) -> CeleryWorker:
+        from config.celery import app
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "info",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"{self.name}@%h",
+            ],
+            cwd=ROOT,
+            env=worker_env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+        def ready():
+            if self.process.poll() is not None:
+                raise AssertionError(f"celery worker exited: {self.log_path.read_text()}")
+            replies = app.control.ping(timeout=0.5) or []
+            return any(f"{self.name}@" in name for reply in replies for name in reply)
+
+        wait_for(ready, timeout=timeout, message="the celery worker to answer ping")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task, its unacknowledged message stays with the broker."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._close_log()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None and not log.closed:
+            log.close()
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """A real ``celery worker`` process consuming from this test's Redis database."""
     from config.celery import app
 
-    log_path = Path(settings.MEDIA_ROOT).parent / f"celery-worker-{settings.REDIS_DB}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "info",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"test-{settings.REDIS_DB}@%h",
-        ],
-        cwd=ROOT,
-        env=worker_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = False
+    worker = CeleryWorker("test")
     try:
-
-        def ready():
-            if process.poll() is not None:
-                raise AssertionError(f"celery worker exited: {log_path.read_text()}")
-            replies = app.control.ping(timeout=0.5) or []
-            return any(f"test-{settings.REDIS_DB}@" in name for reply in replies for name in reply)
-
-        wait_for(ready, timeout=30, message="the celery worker to answer ping")
-        yield process
+        worker.start()
+        yield worker.process
     finally:
         app.conf.task_always_eager = previous
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        worker.stop()

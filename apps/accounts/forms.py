@@ -91,6 +91,9 @@ class SignupInput(InviteCodeSignupMixin, AllauthSignupInput):
         return cleaned
 
     def invalid_response(self, request):
+        # headless wraps whatever try_save returns into an auth response: answer with the
+        # field error at once instead (AccountMiddleware returns ImmediateHttpResponse's)
+        from allauth.core.exceptions import ImmediateHttpResponse
         from allauth.headless.internal.restkit.response import ErrorResponse
 
-        return ErrorResponse(request, input=self)
+        raise ImmediateHttpResponse(ErrorResponse(request, input=self))

@@ -14,7 +14,7 @@ def check_signup_code(*, network: Any, code: str, email: str | None) -> bool:
 def redeem_signup_code(*, network: Any, code: str, user: Any) -> None:
     from allauth.core import context
 
-    from apps.accounts.services import client_ip
+    from apps.core.clientip import client_ip
 
     request = context.request
     services.redeem_code(network=network, code=code, user=user, ip=client_ip(request) if request else None)

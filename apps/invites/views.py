@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts.services import client_ip
+from apps.core.clientip import client_ip
 from apps.core.exceptions import DomainError, RateLimited
 
 from . import services

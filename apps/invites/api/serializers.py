@@ -24,7 +24,7 @@ class WaitlistJoinSerializer(serializers.Serializer):
     utm_content = serializers.CharField(max_length=100, required=False, allow_blank=True)
     utm_term = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
-    def source(self) -> dict[str, Any]:
+    def attribution(self) -> dict[str, Any]:
         return {k: self.validated_data[k] for k in _UTM if self.validated_data.get(k)}
 
 

@@ -17,8 +17,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.services import client_ip
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.clientip import client_ip
 from apps.core.exceptions import PermissionDenied
 from apps.core.pagination import AscendingCursorPagination
 from apps.core.permissions import IsNetworkAdminOrHidden, is_network_admin
@@ -62,7 +62,7 @@ class WaitlistJoinView(_Anonymous):
         serializer = s.WaitlistJoinSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        source = serializer.source()
+        source = serializer.attribution()
         if request.headers.get("Referer"):
             source["referrer"] = request.headers["Referer"][:500]
         services.join_waitlist(

@@ -246,7 +246,7 @@ def release_wave(*, wave_id: Any) -> int:
     """Release one due wave (idempotent); returns how many waitlist entries were invited."""
     with transaction.atomic():
         wave = (
-            InviteWaveConfig.objects.select_for_update(skip_locked=True)
+            InviteWaveConfig.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("network", "created_by")
             .filter(pk=wave_id, status=WaveStatus.SCHEDULED, scheduled_at__lte=timezone.now())
             .first()
