@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from apps.chat import views as chat_views
+from apps.core import docs
 from apps.core import views as core_views
 
 admin.site.site_header = "Colony back office"
@@ -32,7 +33,8 @@ api_v1 = [
     path("", include("apps.invites.urls")),
     path("", include("apps.mailing.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", docs.SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", docs.RedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]
 
 urlpatterns = [

@@ -14,7 +14,7 @@ from apps.core.redis import get_redis
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.networks.factories import NetworkFactory
 
-pytest_plugins = ["tests.live", "tests.llm_server"]
+pytest_plugins = ["tests.live", "tests.llm_server", "tests.browser"]
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ exempt("me", "the caller's own user row; no id in the URL, no foreign key in the
 exempt("network-current", "the request's own network; no id in the URL")
 exempt("api-schema", "static OpenAPI document")
 exempt("api-docs", "static Swagger UI page")
+exempt("api-redoc", "static ReDoc page")
 
 
 # --- uploads (apps/core/uploads.py) -------------------------------------------------------
