@@ -199,10 +199,19 @@ CACHES = {
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 
+# redis-py ≥ 6 reads with a 5 s socket timeout by default, the same as channels_redis' 5 s BZPOPMIN
+# wait: an idle socket's receive could time out client-side and crash its consumer. Reads wait longer.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30
+
+
+def channel_layer_host(url: str) -> dict:
+    return {"address": url, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}
+
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "colony:asgi", "capacity": 500},
+        "CONFIG": {"hosts": [channel_layer_host(REDIS_URL)], "prefix": "colony:asgi", "capacity": 500},
     }
 }
 
@@ -578,6 +587,17 @@ MAILING_UNSUBSCRIBE_TOKEN_DAYS = 365
 SES_SNS_HOST_PATTERN = env.str("SES_SNS_HOST_PATTERN", default=r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 SES_SNS_REQUIRE_HTTPS = True
 SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
+
+# --- chat -------------------------------------------------------------------
+CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=8000)
+# Per-user send rate: a burst of CHAT_SEND_BURST, then CHAT_SEND_PER_SECOND (token bucket).
+CHAT_SEND_BURST = env.int("CHAT_SEND_BURST", default=20)
+CHAT_SEND_PER_SECOND = env.float("CHAT_SEND_PER_SECOND", default=1.0)
+CHAT_GROUP_MAX_MEMBERS = env.int("CHAT_GROUP_MAX_MEMBERS", default=500)
+CHAT_REACTIONS_MAX_DISTINCT = 20
+CHAT_EDIT_HISTORY_MAX = 20
+CHAT_TYPING_INTERVAL_SECONDS = 3
+CHAT_TYPING_EXPIRES_SECONDS = 6
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en"

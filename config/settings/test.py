@@ -5,7 +5,7 @@ Each pytest-xdist worker gets its own Redis database (from
 """
 
 from .base import *  # noqa: F403
-from .base import REDIS_URL, env
+from .base import REDIS_URL, channel_layer_host, env
 
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -28,7 +28,7 @@ REDIS_DB = env.int(
 )
 REDIS_URL = _redis_url_for_db(REDIS_URL, REDIS_DB)
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(REDIS_URL)]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
