@@ -25,6 +25,26 @@ def _clean_redis():
 
 
 @pytest.fixture
+def django_capture_on_commit_callbacks():
+    """pytest-django's fixture, plus a batch boundary: work batched with ``apps.core.oncommit``
+    before the block is not flushed by it (exactly as with plain ``on_commit`` callbacks)."""
+    from contextlib import contextmanager
+
+    from django.db import DEFAULT_DB_ALIAS
+    from django.test import TestCase
+
+    from apps.core.oncommit import start_new_batches
+
+    @contextmanager
+    def capture(*, using=DEFAULT_DB_ALIAS, execute=False):
+        start_new_batches(using)
+        with TestCase.captureOnCommitCallbacks(using=using, execute=execute) as callbacks:
+            yield callbacks
+
+    return capture
+
+
+@pytest.fixture
 def network(db):
     return NetworkFactory(slug="alpha", name="Alpha", is_default=True)
 

@@ -252,12 +252,26 @@ def confirm_totp(*, user: Any, code: str, request: Any = None, session: Any = No
         if not updated or TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).exists():
             raise InvalidState("Two-factor authentication is already enabled.", code="mfa_already_enabled")
         codes = _new_backup_codes(user)
-        audit.record(network=user.network_id, actor=user, action="account.2fa.enabled", target=user)
+        event = audit.record(network=user.network_id, actor=user, action="account.2fa.enabled", target=user)
+        _report_2fa(user, event, "Two-factor authentication was turned on")
         transaction.on_commit(lambda: forget_security_state(user.pk))
     forget_security_state(user.pk)
     device.confirmed = True
     mark_session_verified(request=request, session=session, user=user, device=device)
     return codes
+
+
+def _report_2fa(user: Any, event: Any, title: str) -> None:
+    from apps.inbox.services import report_security_event
+
+    report_security_event(
+        user=user,
+        event=event.action,
+        title=title,
+        body="If this was not you, secure your account now.",
+        target_type="auditevent",
+        target_id=event.pk,
+    )
 
 
 def _require_enabled(user: Any) -> None:
@@ -270,7 +284,8 @@ def _remove_devices(*, actor: Any, user: Any, action: str) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
-        audit.record(network=user.network_id, actor=actor, action=action, target=user)
+        event = audit.record(network=user.network_id, actor=actor, action=action, target=user)
+        _report_2fa(user, event, "Two-factor authentication was turned off")
     forget_security_state(user.pk)
 
 
@@ -287,9 +302,10 @@ def regenerate_backup_codes(*, user: Any, code: str, request: Any = None) -> lis
     verify_code(user=user, code=code, request=request, purpose="backup_codes")
     with transaction.atomic():
         codes = _new_backup_codes(user)
-        audit.record(
+        event = audit.record(
             network=user.network_id, actor=user, action="account.2fa.backup_codes_regenerated", target=user
         )
+        _report_2fa(user, event, "New two-factor backup codes were generated")
     forget_security_state(user.pk)
     return codes
 

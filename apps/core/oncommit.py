@@ -1,19 +1,23 @@
 """Batched on-commit work: many calls in one transaction, one flush after it commits.
 
-``on_commit_batch(flush, item)`` queues ``item``. Once the outermost
-transaction commits, ``flush(items)`` runs once with every queued item whose
-savepoint was not rolled back, in call order; a rolled-back transaction runs
-nothing. Outside a transaction ``flush([item])`` runs at once. Delivery fan-out
-(inbox, notifications) uses it so that a mention of 1,000 members is one
-INSERT and one round of broadcasts, not 1,000.
+``on_commit_batch(flush, item)`` queues ``item``; after the transaction
+commits, ``flush(items)`` runs with the queued items whose savepoint was not
+rolled back, in call order. A rolled-back transaction runs nothing; outside
+a transaction ``flush([item])`` runs at once. Delivery fan-out (inbox,
+notifications) uses it so that a mention of 1,000 members is one INSERT and
+one round of broadcasts, not 1,000.
 
-How: each distinct savepoint stack gets one *marker* registered with
-``transaction.on_commit`` (so Django discards it with its savepoint), and the
-batch's *runner* is kept as the last on-commit callback, registered outside
-every savepoint (like ``on_commit`` outside a savepoint does). The runner
-flushes the items whose marker ran. The runner is robust: a failing flush is
-logged and never breaks the committed caller (``captureOnCommitCallbacks``
-in tests still raises).
+How: consecutive calls form a *segment* whose *runner* is the last
+on-commit callback, registered outside every savepoint (what ``on_commit``
+records outside a savepoint); a call made after some other callback was
+registered starts a new segment, so a flush runs where a plain
+``on_commit(lambda: flush([item]))`` of its first item would have, and
+``captureOnCommitCallbacks`` in tests sees it exactly like one. Each
+savepoint stack a segment's items were queued in has one *marker*
+registered with ``transaction.on_commit`` before the runner (Django drops it
+with its savepoint); the runner flushes only items whose marker ran. The
+runner is robust: a failing flush is logged and never breaks the committed
+caller (``captureOnCommitCallbacks`` still raises).
 """
 
 from __future__ import annotations
@@ -36,49 +40,26 @@ class _Marker:
         self.ran = True
 
 
-class _Batch:
-    __slots__ = ("commit_list", "done", "entries", "flush", "generation", "last_runner", "markers")
+class _Segment:
+    __slots__ = ("done", "entries", "flush", "markers", "run")
 
-    def __init__(self, flush: Callable[[list[Any]], None], commit_list: list) -> None:
+    def __init__(self, flush: Callable[[list[Any]], None], markers: dict[frozenset[str], _Marker]) -> None:
         self.flush = flush
         self.entries: list[tuple[_Marker | None, Any]] = []
-        self.markers: dict[frozenset[str], _Marker] = {}
-        self.generation = 0
-        self.last_runner: Callable[[], None] | None = None
-        self.commit_list = commit_list
+        self.markers = markers
         self.done = False
 
-    def runner(self) -> Callable[[], None]:
-        self.generation += 1
-        generation = self.generation
-
         def run() -> None:
-            if generation != self.generation or self.done:
-                return  # a newer runner of this batch comes later
+            if self.done:
+                return
             self.done = True
             items = [item for marker, item in self.entries if marker is None or marker.ran]
             self.entries = []
             if items:
                 self.flush(items)
 
-        run.__qualname__ = f"on_commit_batch({getattr(self.flush, '__qualname__', 'flush')})"
-        return run
-
-
-def _live_batch(connection: Any, flush: Callable[[list[Any]], None]) -> _Batch:
-    batches: dict[Any, _Batch] = connection.__dict__.setdefault(_ATTR, {})
-    batch = batches.get(flush)
-    if batch is not None and not batch.done:
-        if batch.commit_list is connection.run_on_commit:
-            return batch
-        # Django replaced the list: a savepoint rollback (our runner is still in it)
-        # or a full rollback (it is not: the batch is stale)
-        if any(func is batch.last_runner for _, func, _ in connection.run_on_commit):
-            batch.commit_list = connection.run_on_commit
-            return batch
-    batch = _Batch(flush, connection.run_on_commit)
-    batches[flush] = batch
-    return batch
+        run.__qualname__ = f"on_commit_batch({getattr(flush, '__qualname__', 'flush')})"
+        self.run = run
 
 
 def on_commit_batch(flush: Callable[[list[Any]], None], item: Any, *, using: str | None = None) -> None:
@@ -86,17 +67,30 @@ def on_commit_batch(flush: Callable[[list[Any]], None], item: Any, *, using: str
     if not connection.in_atomic_block:
         flush([item])
         return
-    batch = _live_batch(connection, flush)
+    segments: dict[Any, _Segment] = connection.__dict__.setdefault(_ATTR, {})
+    segment = segments.get(flush)
+    hooks = connection.run_on_commit
+    current = segment is not None and not segment.done and bool(hooks) and hooks[-1][1] is segment.run
     marker = None
     if connection.savepoint_ids:
         key = frozenset(connection.savepoint_ids)
-        marker = batch.markers.get(key)
+        marker = segment.markers.get(key) if current else None
         if marker is None:
-            marker = batch.markers[key] = _Marker()
-            connection.on_commit(marker)
-    batch.entries.append((marker, item))
-    hooks = connection.run_on_commit
-    if not hooks or hooks[-1][1] is not batch.last_runner:
-        batch.last_runner = batch.runner()
-        # outside every savepoint, last in line: what on_commit() records outside a savepoint
-        hooks.append((set(), batch.last_runner, True))
+            marker = _Marker()
+            connection.on_commit(marker)  # discarded by Django if a savepoint in ``key`` rolls back
+            markers = {key: marker}
+            current = False  # the runner must come after the new marker
+    else:
+        markers = {}
+    if not current:
+        segment = _Segment(flush, markers)
+        segments[flush] = segment
+        hooks = connection.run_on_commit
+        hooks.append((set(), segment.run, True))
+    segment.entries.append((marker, item))
+
+
+def start_new_batches(using: str | None = None) -> None:
+    """Calls after this start new segments (test helpers: a ``captureOnCommitCallbacks`` boundary)."""
+    connection = transaction.get_connection(using)
+    connection.__dict__.pop(_ATTR, None)

@@ -128,6 +128,38 @@ def deliver_inbox_item(
     on_commit_batch(flush_batch, event)
 
 
+#: where security notices link to (the account's security settings)
+SECURITY_URL = "/settings/security/"
+
+
+def report_security_event(
+    *,
+    user: Any,
+    event: str,
+    title: str,
+    target_type: str,
+    target_id: Any,
+    body: str = "",
+    data: dict | None = None,
+    mailed: bool = False,
+) -> None:
+    """A ``security`` item (never mutable for inbox and email) for an event on the user's account.
+
+    ``mailed``: the caller already emails this event, so no second email.
+    """
+    deliver_inbox_item(
+        recipient=user,
+        kind="security",
+        target_type=target_type,
+        target_id=target_id,
+        title=title,
+        body=body,
+        target_url=SECURITY_URL,
+        data={"event": event, **(data or {})},
+        skip_channels=("email",) if mailed else (),
+    )
+
+
 def close_action_items(*, kind: str, target_type: str, target_id: Any, state: str = "done") -> None:
     if kind not in InboxKind.values:
         raise ValueError(f"unknown inbox kind {kind!r}")

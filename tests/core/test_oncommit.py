@@ -57,7 +57,8 @@ def test_items_of_a_rolled_back_savepoint_are_dropped():
         with transaction.atomic():
             on_commit_batch(flush, "released savepoint")
         on_commit_batch(flush, "after")
-    assert flush.flushes == [["before", "released savepoint", "after"]]
+    # each savepoint level starts a segment; the rolled-back one's items are gone
+    assert [item for batch in flush.flushes for item in batch] == ["before", "released savepoint", "after"]
 
 
 def test_a_batch_started_inside_a_rolled_back_savepoint_still_flushes_later_items():
@@ -81,3 +82,25 @@ def test_a_failing_flush_does_not_break_the_committed_caller(caplog):
     # the runner is last and robust: logged, never raised into the caller
     assert "boom" in caplog.text
     assert after == ["ran"]
+
+
+def test_a_foreign_callback_in_between_starts_a_new_segment_in_call_order():
+    flush = Recorder()
+    order = []
+    with transaction.atomic():
+        on_commit_batch(flush, 1)
+        on_commit_batch(flush, 2)
+        transaction.on_commit(lambda: order.append(("other", list(flush.flushes))))
+        on_commit_batch(flush, 3)
+    assert flush.flushes == [[1, 2], [3]]
+    assert order == [("other", [[1, 2]])]  # where plain on_commit callbacks would have run
+
+
+@pytest.mark.django_db(transaction=False)
+def test_capture_in_tests_flushes_only_what_was_queued_inside_it(django_capture_on_commit_callbacks):
+    flush = Recorder()
+    on_commit_batch(flush, "before the block")  # like a plain on_commit outside a capture: never run
+    with django_capture_on_commit_callbacks(execute=True):
+        on_commit_batch(flush, "inside")
+        on_commit_batch(flush, "inside too")
+    assert flush.flushes == [["inside", "inside too"]]

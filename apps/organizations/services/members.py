@@ -173,6 +173,7 @@ def invite_member(
                 "This address already has a pending invitation; revoke it to send a new one.",
                 code="already_invited",
             )
+        _close_invitation_item(pending.pk, "dismissed")
         pending.delete()
     token = new_token()
     member = OrganizationMember.objects.create(
@@ -196,7 +197,39 @@ def invite_member(
     from ..mail import send_invitation_on_commit
 
     send_invitation_on_commit(member=member, organization=org, inviter=actor, token=token)
+    _invitation_to_inbox(member=member, organization=org, inviter=actor)
     return IssuedInvitation(member=member, token=token)
+
+
+def _invitation_to_inbox(*, member: OrganizationMember, organization: Organization, inviter: Any) -> None:
+    """An ``org_invite`` action item for an invitee who already has an account here (the link is mailed)."""
+    from apps.accounts.models import User
+    from apps.inbox.services import deliver_inbox_item
+
+    invitee = User.objects.filter(
+        network_id=organization.network_id, email=member.invite_email, is_active=True
+    ).first()
+    if invitee is None:
+        return
+    who = getattr(inviter, "display_name", "") or getattr(inviter, "handle", "") or "Someone"
+    deliver_inbox_item(
+        recipient=invitee,
+        kind="org_invite",
+        target_type="organizationmember",
+        target_id=member.pk,
+        actor=inviter,
+        title=f"{who} invited you to join {organization.name}",
+        body=f"Role: {member.role}. Open the link in the invitation email to accept.",
+        data={"organization_id": str(organization.pk), "role": member.role},
+        requires_action=True,
+        skip_channels=("email",),  # the invitation email (with its link) is the email
+    )
+
+
+def _close_invitation_item(member_id: Any, state: str) -> None:
+    from apps.inbox.services import close_action_items
+
+    close_action_items(kind="org_invite", target_type="organizationmember", target_id=member_id, state=state)
 
 
 def invitation_for_token(*, token: str, network_id: Any) -> OrganizationMember | None:
@@ -261,6 +294,7 @@ def accept_invitation(*, user: Any, token: str, via: AuditContext | None = None)
         data={"email": email, "role": invitation.role},
         via=via,
     )
+    _close_invitation_item(invitation.pk, "done")
     forget_security_state_on_commit([user.pk])
     return invitation
 
@@ -345,6 +379,8 @@ def remove_member(
         data={"user": str(row.user_id) if row.user_id else None, "email": row.invite_email, "role": row.role},
         via=via,
     )
+    if invited:
+        _close_invitation_item(member.pk, "dismissed")
     if row.user_id:
         forget_security_state_on_commit([row.user_id])
 
@@ -398,6 +434,7 @@ def expire_invitations(*, now: datetime | None = None, batch_size: int = 500) ->
                     target_id=row.pk,
                     data={"email": row.invite_email, "role": row.role},
                 )
+                _close_invitation_item(row.pk, "dismissed")
             OrganizationMember.objects.filter(pk__in=[r.pk for r in rows], status=Status.INVITED).delete()
             total += len(rows)
         if len(rows) < batch_size:

@@ -128,6 +128,17 @@ def request_account_deletion(
         target=deletion,
         data={"scheduled_at": deletion.scheduled_at.isoformat()},
     )
+    from apps.inbox.services import report_security_event
+
+    report_security_event(
+        user=user,
+        event="deletion_requested",
+        title="Your account is scheduled for deletion",
+        body=f"It will be deleted on {deletion.scheduled_at:%Y-%m-%d}; you can cancel until then.",
+        target_type="accountdeletionrequest",
+        target_id=deletion.pk,
+        mailed=bool(user.email),
+    )
     return deletion
 
 

@@ -21,6 +21,7 @@ from apps.core import audit, ratelimit
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.masking import mask_secret
 from apps.core.tokens import hash_token, new_token
+from apps.inbox.services import report_security_event
 
 from ..mail import send_account_mail_on_commit
 from ..models import PendingEmailChange
@@ -78,7 +79,19 @@ def request_email_change(*, actor: User, new_email: str, password: str) -> Pendi
         context={"user": user, "confirm_url": confirm_url(token), "expires_at": change.expires_at},
         network=user.network,
     )
-    audit.record(network=user.network_id, actor=actor, action="account.email.change_requested", target=change)
+    event = audit.record(
+        network=user.network_id, actor=actor, action="account.email.change_requested", target=change
+    )
+    report_security_event(
+        user=user,
+        event="email_change_requested",
+        title="An email address change was requested",
+        body=f"Your sign-in address will change to {masked_email(new_email)} once the link sent there is "
+        "confirmed. If this was not you, change your password.",
+        target_type="auditevent",
+        target_id=event.pk,
+        mailed=True,  # the flow mails both addresses itself (link to the new, notice to the old)
+    )
     return change
 
 
@@ -148,7 +161,16 @@ def confirm_email_change(*, actor: User, token: str, current_session_key: str | 
             context={"user": user, "masked_new_email": masked_email(change.new_email), "changed_at": now},
             network=user.network,
         )
-    audit.record(network=user.network_id, actor=actor, action="account.email.changed", target=user)
+    event = audit.record(network=user.network_id, actor=actor, action="account.email.changed", target=user)
+    report_security_event(
+        user=user,
+        event="email_changed",
+        title="Your email address was changed",
+        body=f"Your account now signs in with {masked_email(change.new_email)}; your other sessions were signed out.",
+        target_type="auditevent",
+        target_id=event.pk,
+        mailed=bool(old_email),
+    )
     return user
 
 
