@@ -215,14 +215,14 @@ def absolute_link(url: str) -> str:
 
 
 def _deliver_email(row: Notification, now: datetime) -> Outcome:
-    from apps.core.mail import send_mail_on_commit
+    from apps.core.mail import send_mail_now
 
     user = row.recipient
     if not user.email:
         _finish(row, status=Status.SKIPPED, skip_reason="no_email", now=now)
         return Outcome("skipped", detail="no_email")
     try:
-        sent = send_mail_on_commit(
+        sent = send_mail_now(
             to=user.email,
             template="notifications/emails/notification",
             context={
@@ -280,7 +280,7 @@ def _digest_items(rows: list[Notification]) -> list[dict[str, str]]:
 def send_digest(*, user_id: Any, now: datetime | None = None) -> int:
     """One email with the user's pending digest rows (marked sent); 0 when there are none."""
     from apps.accounts.models import User
-    from apps.core.mail import send_mail_on_commit
+    from apps.core.mail import send_mail_now
 
     now = now or timezone.now()
     user = User.objects.select_related("network").filter(pk=user_id, is_active=True).first()
@@ -289,6 +289,7 @@ def send_digest(*, user_id: Any, now: datetime | None = None) -> int:
         pending.update(status=Status.SKIPPED, skip_reason="no_email", updated_at=now)
         return 0
     try:
+        # sent inside the transaction: a mail error rolls the marking back (the rows wait for the next digest)
         with transaction.atomic():
             rows = list(pending.select_for_update(skip_locked=True).order_by("-id"))
             if not rows:
@@ -296,7 +297,7 @@ def send_digest(*, user_id: Any, now: datetime | None = None) -> int:
             Notification.objects.filter(pk__in=[r.pk for r in rows]).update(
                 status=Status.SENT, sent_at=now, updated_at=now, attempts=F("attempts") + 1
             )
-            send_mail_on_commit(
+            send_mail_now(
                 to=user.email,
                 template="notifications/emails/digest",
                 context={
@@ -307,11 +308,8 @@ def send_digest(*, user_id: Any, now: datetime | None = None) -> int:
                 },
                 network=user.network,
             )
-    except _MAIL_ERRORS as exc:  # the mail failed after the rows were marked: give them back
+    except _MAIL_ERRORS as exc:
         logger.warning("digest for %s failed: %s", user_id, exc)
-        Notification.objects.filter(
-            recipient_id=user_id, is_digest=True, status=Status.SENT, sent_at=now
-        ).update(status=Status.PENDING, sent_at=None, error=f"{type(exc).__name__}"[:200])
         return 0
     return len(rows)
 

@@ -308,7 +308,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"NetworkStatusEnum": "apps.networks.models.Network.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "NetworkStatusEnum": "apps.networks.models.Network.Status",
+        "InboxKindEnum": "apps.inbox.models.InboxKind",
+        "InboxActionStateEnum": "apps.inbox.models.ActionState",
+        "NotificationChannelEnum": "apps.notifications.models.Channel",
+        "NotificationStatusEnum": "apps.notifications.models.NotificationStatus",
+        "PushPlatformEnum": "apps.notifications.models.Platform",
+        "PushProviderEnum": "apps.notifications.models.Provider",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=600)

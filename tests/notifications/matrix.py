@@ -18,3 +18,15 @@ exempt(
     "push-token-list",
     "registers a device for the caller; the body has no foreign key (a device known elsewhere moves to the caller)",
 )
+
+
+# --- rows with encrypted columns for the admin secrets walk (tests/matrix.py) -------------
+
+from tests.matrix import admin_secret_rows  # noqa: E402
+
+
+@admin_secret_rows
+def _push_token_secrets(ctx) -> None:
+    from tests.notifications.factories import PushTokenFactory
+
+    PushTokenFactory(user=ctx.user)
