@@ -11,6 +11,8 @@ SETTINGS_DEFAULTS: dict[str, object] = {
     "fee_bps": 500,
     "deletion_grace_days": 30,
     "attribution_days": 30,
+    # social: days an account counts as new (at most 2 links and 2 mentions per post, no media)
+    "new_account_days": 2,
     "payout_threshold_minor": 0,
     "default_model": "",
     "project_quotas": {"sandboxes": 10, "storage_buckets": 5, "databases": 5},

@@ -316,6 +316,19 @@ SPECTACULAR_SETTINGS = {
         "NotificationStatusEnum": "apps.notifications.models.NotificationStatus",
         "PushPlatformEnum": "apps.notifications.models.Platform",
         "PushProviderEnum": "apps.notifications.models.Provider",
+        "UploadKindEnum": "apps.core.models.UploadKind",
+        "UploadStatusEnum": "apps.core.models.UploadStatus",
+        "CommunityVisibilityEnum": "apps.social.models.CommunityVisibility",
+        "CommunityMemberRoleEnum": "apps.social.models.MemberRole",
+        "CommunityGrantableRoleEnum": "apps.social.models.GrantableRole",
+        "CommunityMemberStatusEnum": "apps.social.models.MemberStatus",
+        "PostVisibilityEnum": "apps.social.models.PostVisibility",
+        "PostStatusEnum": "apps.social.models.PostStatus",
+        "ReactionKindEnum": "apps.social.models.ReactionKind",
+        "ReportReasonEnum": "apps.social.models.ReportReason",
+        "ReportStatusEnum": "apps.social.models.ReportStatus",
+        "ModerationActionEnum": "apps.social.models.ModerationAction",
+        "ModerationTargetEnum": "apps.social.models.ModerationTarget",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
@@ -356,6 +369,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "core.heartbeat": {"task": "core.heartbeat", "schedule": timedelta(seconds=30)},
+    "core.purge_stale_uploads": {"task": "core.purge_stale_uploads", "schedule": crontab(minute=25)},
     "core.purge_stale_uploads": {"task": "core.purge_stale_uploads", "schedule": crontab(minute=25)},
     "accounts.clear_sessions": {
         "task": "accounts.clear_sessions",
@@ -405,6 +419,9 @@ CELERY_BEAT_SCHEDULE = {
     "notifications.prune": {"task": "notifications.prune", "schedule": crontab(hour=4, minute=20)},
     "inbox.purge": {"task": "inbox.purge", "schedule": crontab(hour=4, minute=30)},
     # --- social / sharing ---
+    "social.refresh_hot_ranks": {"task": "social.refresh_hot_ranks", "schedule": timedelta(minutes=10)},
+    "social.expire_bans": {"task": "social.expire_bans", "schedule": timedelta(minutes=5)},
+    "social.recount": {"task": "social.recount", "schedule": crontab(hour=4, minute=40)},
     # --- chat ---
     # --- agents / AI usage ---
     "agents.dispatch_due_schedules": {
@@ -461,6 +478,15 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Uploads (apps/core/uploads.py): size limits per kind, pending and unattached lifetimes.
+UPLOAD_MAX_BYTES = {
+    "image": env.int("UPLOAD_MAX_IMAGE_MB", default=20) * 1024 * 1024,
+    "video": env.int("UPLOAD_MAX_VIDEO_MB", default=200) * 1024 * 1024,
+    "file": env.int("UPLOAD_MAX_FILE_MB", default=50) * 1024 * 1024,
+}
+UPLOAD_MAX_IMAGE_PIXELS = env.int("UPLOAD_MAX_IMAGE_PIXELS", default=50_000_000)
+UPLOAD_PENDING_TTL_MINUTES = env.int("UPLOAD_PENDING_TTL_MINUTES", default=60)
+UPLOAD_UNCLAIMED_TTL_HOURS = env.int("UPLOAD_UNCLAIMED_TTL_HOURS", default=24)
 # Uploads (apps/core/uploads.py): size limits per kind, pending and unattached lifetimes.
 UPLOAD_MAX_BYTES = {
     "image": env.int("UPLOAD_MAX_IMAGE_MB", default=20) * 1024 * 1024,
