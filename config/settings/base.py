@@ -370,7 +370,6 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "core.heartbeat": {"task": "core.heartbeat", "schedule": timedelta(seconds=30)},
     "core.purge_stale_uploads": {"task": "core.purge_stale_uploads", "schedule": crontab(minute=25)},
-    "core.purge_stale_uploads": {"task": "core.purge_stale_uploads", "schedule": crontab(minute=25)},
     "accounts.clear_sessions": {
         "task": "accounts.clear_sessions",
         "schedule": crontab(hour=3, minute=10),
@@ -478,15 +477,6 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Uploads (apps/core/uploads.py): size limits per kind, pending and unattached lifetimes.
-UPLOAD_MAX_BYTES = {
-    "image": env.int("UPLOAD_MAX_IMAGE_MB", default=20) * 1024 * 1024,
-    "video": env.int("UPLOAD_MAX_VIDEO_MB", default=200) * 1024 * 1024,
-    "file": env.int("UPLOAD_MAX_FILE_MB", default=50) * 1024 * 1024,
-}
-UPLOAD_MAX_IMAGE_PIXELS = env.int("UPLOAD_MAX_IMAGE_PIXELS", default=50_000_000)
-UPLOAD_PENDING_TTL_MINUTES = env.int("UPLOAD_PENDING_TTL_MINUTES", default=60)
-UPLOAD_UNCLAIMED_TTL_HOURS = env.int("UPLOAD_UNCLAIMED_TTL_HOURS", default=24)
 # Uploads (apps/core/uploads.py): size limits per kind, pending and unattached lifetimes.
 UPLOAD_MAX_BYTES = {
     "image": env.int("UPLOAD_MAX_IMAGE_MB", default=20) * 1024 * 1024,
