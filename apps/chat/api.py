@@ -25,6 +25,7 @@ from apps.core.pagination import CursorPagination
 from apps.projects.models import Project
 
 from . import selectors, services
+from .media import media_by_message
 from .models import Conversation, ConversationMember, MemberRole, Message, NotifyLevel
 from .payloads import member_payload, message_payload, message_payloads, reaction_summaries
 
@@ -465,8 +466,6 @@ class MessageViewSet(NetworkScopedViewSet):
         return selectors.visible_messages(qs, user=self.request.user)
 
     def _detail(self, message: Message) -> Response:
-        from .media import media_by_message
-
         reactions = reaction_summaries([message.pk]).get(message.pk)
         media = media_by_message([message.pk]).get(message.pk)
         return Response(message_payload(message, reactions=reactions, media=media, with_history=True))

@@ -246,3 +246,30 @@ class ReadCursor(NetworkScopedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id} read {self.conversation_id} to {self.last_read_seq}"
+
+
+class MessageMedia(NetworkScopedModel):
+    """An attachment of a message: a ready core ``Upload``, consumed once (≤ 10 per message)."""
+
+    Kind = MediaKind
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media")
+    upload = models.ForeignKey("core.Upload", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    alt_text = models.CharField(max_length=500, blank=True, default="")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("message", "position")
+        constraints = [
+            choices_check("kind", MediaKind, model="messagemedia"),
+            models.UniqueConstraint(fields=["message", "position"], name="messagemedia_position_uniq"),
+            models.UniqueConstraint(fields=["upload"], name="messagemedia_upload_uniq"),
+            models.CheckConstraint(condition=Q(position__lt=10), name="messagemedia_at_most_ten"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.position} of {self.message_id}"

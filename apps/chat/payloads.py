@@ -66,8 +66,8 @@ def reaction_summaries(message_ids: Iterable[Any]) -> dict[Any, list[dict[str, A
 
 
 def media_payloads(message_ids: Iterable[Any]) -> dict[Any, list[dict[str, Any]]]:
-    """message id → media descriptors (one query; empty while messages carry no media)."""
-    from .media import media_by_message
+    """message id → media descriptors (one query)."""
+    from .media import media_by_message  # media imports the models this module serialises
 
     return media_by_message(list(message_ids))
 

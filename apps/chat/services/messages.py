@@ -42,6 +42,7 @@ from apps.core.redis import get_redis, key
 from apps.realtime.services import broadcast
 
 from .. import hooks
+from ..media import attach_media, detach_media, media_by_message
 from ..models import Conversation, ConversationMember, Message, MessageReaction, conversation_group
 from ..payloads import message_payload, reaction_summaries
 from ._common import active_member, ensure_member
@@ -200,8 +201,6 @@ def send_message(
                 )
             _advance_sender_cursor(message)
             if media:
-                from ..media import attach_media
-
                 attach_media(message=message, uploads=media, actor=actor)
             conversation.last_message_seq = seq
             conversation.last_message_at = now
@@ -220,8 +219,6 @@ def send_message(
 
 def _on_commit_created(message: Message, conversation: Conversation) -> None:
     def after() -> None:
-        from ..media import media_by_message
-
         payload = {
             "type": "message.created",
             "conversation_id": str(conversation.pk),
@@ -328,6 +325,7 @@ def _tombstone(message: Message) -> Message:
         update_fields=["deleted_at", "body", "body_html", "edit_history", "mentioned_user_ids", "updated_at"]
     )
     MessageReaction.objects.filter(message=message).delete()
+    detach_media(message=message)
     _updated_event(message, "message.deleted")
     return message
 
