@@ -332,12 +332,13 @@ class AgentProjectAccessListViewSet(_AgentNestedViewSet):
 
     @extend_schema(request=AgentProjectAccessCreateSerializer, responses={201: AgentProjectAccessSerializer})
     def create(self, request: Request, agent_pk: str) -> Response:
+        agent = self.agent  # 404 before the body is looked at
         serializer = AgentProjectAccessCreateSerializer(
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
         access = services.grant_project_access(
-            actor=request.user, agent=self.agent, **serializer.validated_data
+            actor=request.user, agent=agent, **serializer.validated_data
         )
         return Response(AgentProjectAccessSerializer(access).data, status=status.HTTP_201_CREATED)
 
@@ -437,10 +438,11 @@ class AgentMemoryFactListViewSet(_AgentNestedViewSet):
 
     @extend_schema(request=AgentMemoryFactCreateSerializer, responses={201: AgentMemoryFactSerializer})
     def create(self, request: Request, agent_pk: str) -> Response:
+        agent = self.agent  # 404 before the body is looked at
         serializer = AgentMemoryFactCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        fact, created = services.remember(agent=self.agent, actor=request.user, source="user", **data)
+        fact, created = services.remember(agent=agent, actor=request.user, source="user", **data)
         return Response(
             AgentMemoryFactSerializer(fact).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -598,11 +600,12 @@ class AgentRunListViewSet(_AgentNestedViewSet):
 
     @extend_schema(request=AgentRunCreateSerializer, responses={202: AgentRunSerializer})
     def create(self, request: Request, agent_pk: str) -> Response:
+        agent = self.agent  # 404 before the body is looked at
         serializer = AgentRunCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         run = services.request_agent_run(
-            agent=self.agent,
+            agent=agent,
             trigger="api",
             instruction=data["instruction"],
             project=data.get("project"),
@@ -647,13 +650,14 @@ class AgentScheduledTaskListViewSet(_AgentNestedViewSet):
 
     @extend_schema(request=_TaskFields, responses={201: AgentScheduledTaskSerializer})
     def create(self, request: Request, agent_pk: str) -> Response:
+        agent = self.agent  # 404 before the body is looked at
         serializer = _TaskFields(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         if "conversation" in data:
             data["conversation_id"] = getattr(data.pop("conversation"), "pk", None)
         task = services.create_scheduled_task(
-            actor=request.user, agent=self.agent, timezone_name=data.pop("timezone", None), **data
+            actor=request.user, agent=agent, timezone_name=data.pop("timezone", None), **data
         )
         return Response(AgentScheduledTaskSerializer(task).data, status=status.HTTP_201_CREATED)
 
