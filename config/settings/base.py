@@ -309,6 +309,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "AIProviderKindEnum": "apps.billing.models.ProviderKind",
+        "AgentFactKindEnum": "apps.agents.models.FactKind",
+        "AgentAccessRoleEnum": "apps.agents.models.AccessRole",
         "NetworkStatusEnum": "apps.networks.models.Network.Status",
         "InboxKindEnum": "apps.inbox.models.InboxKind",
         "InboxActionStateEnum": "apps.inbox.models.ActionState",

@@ -219,6 +219,12 @@ class AIUsageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AIUsagePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = AIUsageSerializer(many=True)
+
+
 class UsageSumsSerializer(serializers.Serializer):
     calls = serializers.IntegerField()
     error_calls = serializers.IntegerField()
@@ -350,7 +356,7 @@ class AIUsageViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
         ],
         responses=PolymorphicProxySerializer(
             component_name="AIUsageListOrGroups",
-            serializers=[AIUsageSerializer(many=True), UsageGroupedSerializer],
+            serializers=[AIUsagePageSerializer, UsageGroupedSerializer],
             resource_type_field_name=None,
         ),
     )
