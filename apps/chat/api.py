@@ -23,6 +23,7 @@ from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
 from apps.projects.models import Project
+from apps.social.models import Community
 
 from . import selectors, services
 from .media import media_by_message
@@ -151,7 +152,10 @@ class ConversationCreateSerializer(serializers.Serializer):
         help_text="group: the first members (you are the owner).",
     )
     project = NetworkScopedRelatedField(
-        queryset=Project.objects.all(), required=False, help_text="channel: the project it belongs to."
+        queryset=Project.objects.all(), required=False, help_text="channel: the project it belongs to …"
+    )
+    community = NetworkScopedRelatedField(
+        queryset=Community.objects.all(), required=False, help_text="… or the community."
     )
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     topic = serializers.CharField(max_length=250, required=False, allow_blank=True, allow_null=True)
@@ -160,8 +164,8 @@ class ConversationCreateSerializer(serializers.Serializer):
         kind = attrs["kind"]
         if kind == Conversation.Kind.DIRECT and "user_id" not in attrs:
             raise serializers.ValidationError({"user_id": ["A direct conversation needs user_id."]})
-        if kind == Conversation.Kind.CHANNEL and "project" not in attrs:
-            raise serializers.ValidationError({"project": ["A channel needs its project."]})
+        if kind == Conversation.Kind.CHANNEL and ("project" in attrs) == ("community" in attrs):
+            raise serializers.ValidationError({"project": ["A channel needs its project or its community."]})
         return attrs
 
 
@@ -296,7 +300,7 @@ class ConversationViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Re
         request=ConversationCreateSerializer,
         responses={201: ConversationSerializer, 200: ConversationSerializer},
         description="direct: `{kind: direct, user_id}` (get-or-create: 200 when it exists); "
-        "group: `{kind: group, title, member_ids}`; channel: `{kind: channel, project, title}`.",
+        "group: `{kind: group, title, member_ids}`; channel: `{kind: channel, project | community, title}`.",
     )
     def create(self, request: Request) -> Response:
         serializer = ConversationCreateSerializer(data=request.data, context=self.get_serializer_context())
@@ -313,10 +317,17 @@ class ConversationViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Re
                 topic=data.get("topic"),
                 members=data.get("member_ids") or [],
             )
-        else:
+        elif "project" in data:
             conversation = services.create_channel(
                 actor=request.user,
                 project=data["project"],
+                title=data.get("title") or "",
+                topic=data.get("topic"),
+            )
+        else:
+            conversation = services.create_community_channel(
+                actor=request.user,
+                community=data["community"],
                 title=data.get("title") or "",
                 topic=data.get("topic"),
             )

@@ -63,4 +63,4 @@ def desired_members(conversation: Conversation) -> dict[Any, str]:
         return {}
     if conversation.project_id is not None:
         return project_member_roles(conversation.project)
-    return community_member_roles(getattr(conversation, "community_id", None))
+    return community_member_roles(conversation.community_id)

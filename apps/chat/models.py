@@ -57,6 +57,9 @@ class Conversation(NetworkScopedModel):
     project = models.ForeignKey(
         "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
     )
+    community = models.ForeignKey(
+        "social.Community", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
     #: ``<min user id>:<max user id>`` for direct conversations (one per pair)
     direct_key = models.CharField(max_length=73, null=True, blank=True)
     created_by = models.ForeignKey(
@@ -81,14 +84,19 @@ class Conversation(NetworkScopedModel):
                 | (~Q(kind="direct") & Q(direct_key__isnull=True)),
                 name="conversation_direct_has_key",
             ),
+            # a channel belongs to exactly one project or community; other kinds to neither
             models.CheckConstraint(
-                condition=Q(kind="channel", project__isnull=False)
-                | (~Q(kind="channel") & Q(project__isnull=True)),
+                condition=Q(kind="channel", project__isnull=False, community__isnull=True)
+                | Q(kind="channel", project__isnull=True, community__isnull=False)
+                | (~Q(kind="channel") & Q(project__isnull=True, community__isnull=True)),
                 name="conversation_channel_has_parent",
             ),
             models.CheckConstraint(condition=Q(last_message_seq__gte=0), name="conversation_seq_nonneg"),
         ]
-        indexes = [models.Index(fields=["network", "project"], name="conversation_project_ix")]
+        indexes = [
+            models.Index(fields=["network", "project"], name="conversation_project_ix"),
+            models.Index(fields=["network", "community"], name="conversation_community_ix"),
+        ]
 
     def __str__(self) -> str:
         return self.title or f"{self.kind} {self.pk}"

@@ -133,7 +133,7 @@ def conversation_payload(
         "title": conversation.title,
         "topic": conversation.topic,
         "project_id": _str(conversation.project_id),
-        "community_id": _str(getattr(conversation, "community_id", None)),
+        "community_id": _str(conversation.community_id),
         "direct_with": user_ref(direct_with) if direct_with is not None else None,
         "member_count": conversation.member_count,
         "last_message_seq": conversation.last_message_seq,

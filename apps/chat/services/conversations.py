@@ -261,6 +261,32 @@ def create_channel(*, actor: Any, project: Any, title: str, topic: str | None = 
         last_message_at=timezone.now(),
     )
     _sync(conversation, actor=actor)
+    conversation.refresh_from_db(fields=["member_count"])
+    return conversation
+
+
+@transaction.atomic
+def create_community_channel(
+    *, actor: Any, community: Any, title: str, topic: str | None = None
+) -> Conversation:
+    """A community's channel; its owners and moderators create it. Members follow the community's."""
+    ensure_same_network(actor.network_id, community)
+    role = channels.community_member_roles(community.pk).get(actor.pk)
+    if role != MemberRole.ADMIN:
+        raise PermissionDenied(
+            "Only the community's owners and moderators create its channels.", code="not_community_moderator"
+        )
+    conversation = Conversation.objects.create(
+        network_id=actor.network_id,
+        kind=Kind.CHANNEL,
+        community=community,
+        title=title or community.name,
+        topic=topic or None,
+        created_by=actor,
+        last_message_at=timezone.now(),
+    )
+    _sync(conversation, actor=actor)
+    conversation.refresh_from_db(fields=["member_count"])
     return conversation
 
 
@@ -450,8 +476,6 @@ def sync_project_channels(*, project_id: Any) -> None:
 
 
 def sync_community_channels(*, community_id: Any) -> None:
-    if not hasattr(Conversation, "community_id"):
-        return
     for conversation in Conversation.objects.filter(community_id=community_id, kind=Kind.CHANNEL):
         sync_channel_members(conversation=conversation)
 
@@ -527,6 +551,7 @@ __all__ = [
     "add_members",
     "check_can_dm",
     "create_channel",
+    "create_community_channel",
     "create_group",
     "direct_key",
     "direct_peer_id",
