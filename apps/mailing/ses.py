@@ -9,12 +9,15 @@ never re-sent.
 
 from __future__ import annotations
 
+import binascii
 import enum
+import secrets
 import threading
 from dataclasses import dataclass
+from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import formataddr
+from email.utils import formataddr, formatdate
 from typing import Any
 
 import boto3
@@ -86,6 +89,18 @@ def client() -> Any:
     return cached[1]
 
 
+def _header(value: str) -> str:
+    """One header line: CR/LF folded away (no injection), RFC 2047 only when not ASCII."""
+    value = " ".join(value.split())
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode()
+
+
+def _qp(text: str) -> str:
+    return binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+
+
 def build_message(
     *,
     from_name: str,
@@ -99,9 +114,84 @@ def build_message(
     unsubscribe_mailto: str,
     headers: dict[str, str] | None = None,
 ) -> bytes:
-    """MIME multipart/alternative with RFC 8058 one-click unsubscribe headers."""
+    """MIME multipart/alternative (quoted-printable UTF-8) with RFC 8058 one-click unsubscribe headers.
+
+    Written out directly: ``email.message`` takes ~10 ms a message, this a few
+    hundred µs. Addresses that are not ASCII take the standard library's path.
+    """
+    if not (to.isascii() and from_email.isascii()):
+        return _build_with_email_package(
+            from_name=from_name,
+            from_email=from_email,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            reply_to=reply_to,
+            unsubscribe_post_url=unsubscribe_post_url,
+            unsubscribe_mailto=unsubscribe_mailto,
+            headers=headers,
+        )
+    sender = (
+        formataddr((" ".join(from_name.split()), from_email), charset="utf-8") if from_name else from_email
+    )
+    lines = [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {_header(subject)}",
+        f"Date: {formatdate(usegmt=True)}",
+        "MIME-Version: 1.0",
+    ]
+    if reply_to:
+        lines.append(f"Reply-To: {reply_to}")
+    lines += [
+        f"List-Unsubscribe: <{unsubscribe_post_url}>, <mailto:{unsubscribe_mailto}?subject=unsubscribe>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+    ]
+    lines += [f"{name}: {_header(value)}" for name, value in (headers or {}).items()]
+    text_part = [
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        _qp(text or " "),
+    ]
+    if html:
+        boundary = "=_" + secrets.token_hex(12)
+        lines += [
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            "",
+            f"--{boundary}",
+            *text_part,
+        ]
+        lines += [
+            f"--{boundary}",
+            "Content-Type: text/html; charset=utf-8",
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            _qp(html),
+            f"--{boundary}--",
+            "",
+        ]
+    else:
+        lines += [*text_part, ""]
+    return "\r\n".join(lines).encode("ascii")
+
+
+def _build_with_email_package(
+    *,
+    from_name: str,
+    from_email: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    reply_to: str | None,
+    unsubscribe_post_url: str,
+    unsubscribe_mailto: str,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     message = EmailMessage(policy=_POLICY)
-    message["Subject"] = subject
+    message["Subject"] = " ".join(subject.split())
     message["From"] = formataddr((from_name, from_email)) if from_name else from_email
     message["To"] = to
     if reply_to:
@@ -111,7 +201,7 @@ def build_message(
     )
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     for name, value in (headers or {}).items():
-        message[name] = value
+        message[name] = " ".join(value.split())
     message.set_content(text or " ")
     if html:
         message.add_alternative(html, subtype="html")

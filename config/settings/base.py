@@ -74,7 +74,8 @@ FIELD_ENCRYPTION_KEYS = _parse_encryption_keys(_required("FIELD_ENCRYPTION_KEYS"
 API_KEY_PEPPER = _required("API_KEY_PEPPER")
 
 DJANGO_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the Colony site: staff sign in through allauth (2FA, throttles)
+    "apps.accounts.admin_apps.ColonyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -87,8 +88,8 @@ THIRD_PARTY_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
-    "allauth",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files (offline docs)
+    "allauth",
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.github",
@@ -184,6 +185,14 @@ if env.bool("DATABASE_POOL", default=True):
 else:
     _db.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     _db.setdefault("CONN_HEALTH_CHECKS", True)
+# Behind PgBouncer (or another pooler) in transaction mode each transaction may
+# land on another server connection, so nothing may live in a server session:
+# no prepared statements (Django's default prepare_threshold=None, pinned here)
+# and no server-side cursors (QuerySet.iterator() outside a transaction).
+DATABASE_BEHIND_POOLER = env.bool("DATABASE_BEHIND_POOLER", default=False)
+if DATABASE_BEHIND_POOLER:
+    _db.setdefault("OPTIONS", {})["prepare_threshold"] = None
+    _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required("REDIS_URL")
@@ -274,6 +283,7 @@ HEADLESS_FRONTEND_URLS = {
 }
 
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Colony")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no TOTP seed or backup code in django-otp's admin views
 MFA_FAILED_CODE_RATE = env.str("MFA_FAILED_CODE_RATE", default="5/5m")
 MFA_REAUTH_SECONDS = 600
 
@@ -290,6 +300,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsers.SafeJSONParser",
@@ -313,6 +324,15 @@ SPECTACULAR_SETTINGS = {
         "AgentFactKindEnum": "apps.agents.models.FactKind",
         "AgentAccessRoleEnum": "apps.agents.models.AccessRole",
         "NetworkStatusEnum": "apps.networks.models.Network.Status",
+        "EmailCampaignKindEnum": "apps.mailing.models.CampaignKind",
+        "EmailCampaignStatusEnum": "apps.mailing.models.CampaignStatus",
+        "EmailSendStatusEnum": "apps.mailing.models.SendStatus",
+        "EmailBounceTypeEnum": "apps.mailing.models.BounceType",
+        "EmailSuppressionScopeEnum": "apps.mailing.models.SuppressionScope",
+        "EmailSuppressionReasonEnum": "apps.mailing.models.SuppressionReason",
+        "InviteCodeKindEnum": "apps.invites.models.InviteCodeKind",
+        "InviteWaveStatusEnum": "apps.invites.models.WaveStatus",
+        "WaitlistStatusEnum": "apps.invites.models.WaitlistStatus",
         "InboxKindEnum": "apps.inbox.models.InboxKind",
         "InboxActionStateEnum": "apps.inbox.models.ActionState",
         "NotificationChannelEnum": "apps.notifications.models.Channel",
@@ -334,7 +354,15 @@ SPECTACULAR_SETTINGS = {
         "ModerationTargetEnum": "apps.social.models.ModerationTarget",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    # the docs pages load pinned assets from our static files, never a CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+# Client JSON bodies (DRF, allauth headless, webhooks: apps/core/parsers.py): larger or deeper → 400.
+JSON_MAX_BODY_BYTES = env.int("JSON_MAX_BODY_BYTES", default=1024 * 1024)
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
 API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=600)
 API_KEY_FAILURE_RATE_PER_IP = env.str("API_KEY_FAILURE_RATE_PER_IP", default="60/m")
 API_KEY_FAILURE_RATE_PER_PREFIX = env.str("API_KEY_FAILURE_RATE_PER_PREFIX", default="60/m")
@@ -364,11 +392,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-    # the docs pages load pinned assets from our static files, never a CDN
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "core.heartbeat": {"task": "core.heartbeat", "schedule": timedelta(seconds=30)},
@@ -512,75 +535,6 @@ LOGIN_HISTORY_RETENTION_DAYS = 365
 EMAIL_CHANGE_TTL_HOURS = 24
 USER_PREFERENCES_MAX_BYTES = 16 * 1024
 
-# --- agents / AI providers ----------------------------------------------------
-# Provider base URLs must be https and resolve to public addresses; True allows
-# http and private/loopback hosts (tests, a local Ollama). Staff network configs may always.
-AI_PROVIDER_ALLOW_PRIVATE_URLS = env.bool("AI_PROVIDER_ALLOW_PRIVATE_URLS", default=False)
-AI_PROVIDER_TIMEOUT_SECONDS = env.float("AI_PROVIDER_TIMEOUT_SECONDS", default=60.0)
-AI_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("AI_PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0)
-AI_PROVIDER_MAX_RETRIES = env.int("AI_PROVIDER_MAX_RETRIES", default=2)
-AI_DEFAULT_MAX_OUTPUT_TOKENS = env.int("AI_DEFAULT_MAX_OUTPUT_TOKENS", default=1024)
-# Agent runs: recalled memory within this many tokens; guard refuses input past this many characters.
-AGENT_MEMORY_TOKEN_BUDGET = env.int("AGENT_MEMORY_TOKEN_BUDGET", default=1500)
-AGENT_MEMORY_MAX_LIVE_FACTS = 2000
-AGENT_GUARD_MAX_INPUT_CHARS = env.int("AGENT_GUARD_MAX_INPUT_CHARS", default=20000)
-AGENT_SCHEDULE_MIN_INTERVAL_MINUTES = 5
-AGENT_SCHEDULE_MAX_FAILURES = 5
-AGENT_SCHEDULE_CLAIM_BATCH = env.int("AGENT_SCHEDULE_CLAIM_BATCH", default=500)
-PROMPT_GUARD_LOG_RETENTION_DAYS = 180
-
-# --- inbox / notifications ----------------------------------------------------
-# Web Push (VAPID): the private key (base64url raw 32 bytes, or PEM) and the contact claim;
-# the public key browsers subscribe with is derived from it unless VAPID_PUBLIC_KEY is set.
-VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
-VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
-VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:admin@colony.local")
-PUSH_TTL_SECONDS = env.int("PUSH_TTL_SECONDS", default=86400)
-PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
-# True accepts http and private/loopback push endpoints (tests and local push services only).
-PUSH_ALLOW_PRIVATE_ENDPOINTS = env.bool("PUSH_ALLOW_PRIVATE_ENDPOINTS", default=False)
-PUSH_TOKEN_MAX_FAILURES = env.int("PUSH_TOKEN_MAX_FAILURES", default=5)
-PUSH_TOKEN_STALE_DAYS = env.int("PUSH_TOKEN_STALE_DAYS", default=270)
-NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=90)
-INBOX_ARCHIVED_RETENTION_DAYS = env.int("INBOX_ARCHIVED_RETENTION_DAYS", default=180)
-INBOX_READ_RETENTION_DAYS = env.int("INBOX_READ_RETENTION_DAYS", default=365)
-INBOX_MARK_ALL_READ_BATCH = 1000
-INBOX_MARK_ALL_READ_BATCHES = 10
-
-# --- invites / mailing --------------------------------------------------------
-# Waitlist: joins per hour per (salted) IP hash; the salt defaults to one derived from SECRET_KEY.
-WAITLIST_JOIN_RATE = env.str("WAITLIST_JOIN_RATE", default="5/h")
-WAITLIST_IP_SALT = env.str("WAITLIST_IP_SALT", default="")
-WAITLIST_REFERRAL_BOOST = env.int("WAITLIST_REFERRAL_BOOST", default=10)
-WAITLIST_REFERRAL_CAP = env.int("WAITLIST_REFERRAL_CAP", default=20)
-WAITLIST_VERIFY_TTL_HOURS = env.int("WAITLIST_VERIFY_TTL_HOURS", default=48)
-# Links in waitlist and invitation mail ({token} / {code}); empty = the built-in pages.
-WAITLIST_VERIFY_URL = env.str("WAITLIST_VERIFY_URL", default="")
-WAITLIST_STATUS_URL = env.str("WAITLIST_STATUS_URL", default="")
-WAITLIST_REFERRAL_URL = env.str("WAITLIST_REFERRAL_URL", default="")
-INVITE_SIGNUP_URL = env.str("INVITE_SIGNUP_URL", default="")
-INVITE_CHECK_RATE = env.str("INVITE_CHECK_RATE", default="20/m")
-INVITE_SEND_RATE = env.str("INVITE_SEND_RATE", default="20/d")
-INVITE_BULK_MAX = env.int("INVITE_BULK_MAX", default=100_000)
-# SES campaigns: account-wide send rate (messages/s, shared by every worker through Redis).
-SES_MAX_SEND_RATE = env.int("SES_MAX_SEND_RATE", default=14)
-SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
-# Sender domains campaigns may use (verified SES identities); empty = DEFAULT_FROM_EMAIL's domain
-# and each network's from_email domain.
-MAILING_FROM_DOMAINS = env.list("MAILING_FROM_DOMAINS", default=[])
-MAILING_UNSUBSCRIBE_MAILTO = env.str("MAILING_UNSUBSCRIBE_MAILTO", default="")
-MAILING_SEND_CONCURRENCY = env.int("MAILING_SEND_CONCURRENCY", default=2)
-MAILING_FREEZE_BATCH = env.int("MAILING_FREEZE_BATCH", default=5000)
-MAILING_STUCK_SENDING_MINUTES = env.int("MAILING_STUCK_SENDING_MINUTES", default=10)
-MAILING_ERROR_RATIO_MIN_SAMPLE = env.int("MAILING_ERROR_RATIO_MIN_SAMPLE", default=100)
-MAILING_SOFT_BOUNCE_LIMIT = env.int("MAILING_SOFT_BOUNCE_LIMIT", default=3)
-MAILING_SOFT_BOUNCE_DAYS = 7
-MAILING_UNSUBSCRIBE_TOKEN_DAYS = 365
-# SNS → POST /api/v1/webhooks/ses/: signing certificates are fetched only from these hosts.
-SES_SNS_HOST_PATTERN = env.str("SES_SNS_HOST_PATTERN", default=r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
-SES_SNS_REQUIRE_HTTPS = True
-SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
-
 # --- invites / mailing --------------------------------------------------------
 # Waitlist: joins per hour per (salted) IP hash; the salt defaults to one derived from SECRET_KEY.
 WAITLIST_JOIN_RATE = env.str("WAITLIST_JOIN_RATE", default="5/h")
@@ -625,6 +579,41 @@ CHAT_REACTIONS_MAX_DISTINCT = 20
 CHAT_EDIT_HISTORY_MAX = 20
 CHAT_TYPING_INTERVAL_SECONDS = 3
 CHAT_TYPING_EXPIRES_SECONDS = 6
+
+# --- agents / AI providers ----------------------------------------------------
+# Provider base URLs must be https and resolve to public addresses; True allows
+# http and private/loopback hosts (tests, a local Ollama). Staff network configs may always.
+AI_PROVIDER_ALLOW_PRIVATE_URLS = env.bool("AI_PROVIDER_ALLOW_PRIVATE_URLS", default=False)
+AI_PROVIDER_TIMEOUT_SECONDS = env.float("AI_PROVIDER_TIMEOUT_SECONDS", default=60.0)
+AI_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("AI_PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0)
+AI_PROVIDER_MAX_RETRIES = env.int("AI_PROVIDER_MAX_RETRIES", default=2)
+AI_DEFAULT_MAX_OUTPUT_TOKENS = env.int("AI_DEFAULT_MAX_OUTPUT_TOKENS", default=1024)
+# Agent runs: recalled memory within this many tokens; guard refuses input past this many characters.
+AGENT_MEMORY_TOKEN_BUDGET = env.int("AGENT_MEMORY_TOKEN_BUDGET", default=1500)
+AGENT_MEMORY_MAX_LIVE_FACTS = 2000
+AGENT_GUARD_MAX_INPUT_CHARS = env.int("AGENT_GUARD_MAX_INPUT_CHARS", default=20000)
+AGENT_SCHEDULE_MIN_INTERVAL_MINUTES = 5
+AGENT_SCHEDULE_MAX_FAILURES = 5
+AGENT_SCHEDULE_CLAIM_BATCH = env.int("AGENT_SCHEDULE_CLAIM_BATCH", default=500)
+PROMPT_GUARD_LOG_RETENTION_DAYS = 180
+
+# --- inbox / notifications ----------------------------------------------------
+# Web Push (VAPID): the private key (base64url raw 32 bytes, or PEM) and the contact claim;
+# the public key browsers subscribe with is derived from it unless VAPID_PUBLIC_KEY is set.
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:admin@colony.local")
+PUSH_TTL_SECONDS = env.int("PUSH_TTL_SECONDS", default=86400)
+PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
+# True accepts http and private/loopback push endpoints (tests and local push services only).
+PUSH_ALLOW_PRIVATE_ENDPOINTS = env.bool("PUSH_ALLOW_PRIVATE_ENDPOINTS", default=False)
+PUSH_TOKEN_MAX_FAILURES = env.int("PUSH_TOKEN_MAX_FAILURES", default=5)
+PUSH_TOKEN_STALE_DAYS = env.int("PUSH_TOKEN_STALE_DAYS", default=270)
+NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=90)
+INBOX_ARCHIVED_RETENTION_DAYS = env.int("INBOX_ARCHIVED_RETENTION_DAYS", default=180)
+INBOX_READ_RETENTION_DAYS = env.int("INBOX_READ_RETENTION_DAYS", default=365)
+INBOX_MARK_ALL_READ_BATCH = 1000
+INBOX_MARK_ALL_READ_BATCHES = 10
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -16,10 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import UnscopedAPIView
+from apps.projects.api.serializers import WebhookAckSerializer  # the one webhook acknowledgement
 
 from .. import services
 from ..services.sending import unsubscribe_page_url
-from .serializers import UnsubscribeResultSerializer, WebhookAckSerializer
+from .serializers import UnsubscribeResultSerializer
 
 
 class _Public(UnscopedAPIView):

@@ -167,8 +167,3 @@ class SuppressionCreateSerializer(serializers.Serializer):
 
 class UnsubscribeResultSerializer(serializers.Serializer):
     status = serializers.CharField()
-
-
-class WebhookAckSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text="accepted (first delivery) or duplicate (already recorded).")
-    id = serializers.UUIDField()

@@ -17,7 +17,6 @@ an allowlisted ``SubscribeURL``) and applies notifications:
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core import parsers
 from apps.core.exceptions import NotAuthenticated, ValidationFailed
 from apps.core.models import InboundWebhook
 
@@ -53,9 +53,9 @@ def receive_ses_message(*, body: bytes, headers: Any) -> tuple[InboundWebhook, b
     if len(body) > MAX_BODY:
         raise ValidationFailed("The message is too large.", code="too_large")
     try:
-        message = json.loads(body)
-    except ValueError:
-        raise ValidationFailed("The body is not JSON.", code="invalid_json") from None
+        message = parsers.loads(body)  # the one safe reader (apps/core/parsers.py): deep nesting → 400
+    except parsers.UnsafeJSON as exc:
+        raise ValidationFailed(exc.message, code=exc.code) from None
     try:
         sns.verify(message)
     except sns.InvalidSNSMessage as exc:
@@ -114,8 +114,8 @@ def process_ses_event(*, webhook_id: Any) -> str:
     if kind != "Notification":
         return _finish(webhook, InboundWebhook.Status.IGNORED, f"{kind} ignored")
     try:
-        event = json.loads(message.get("Message") or "")
-    except ValueError:
+        event = parsers.loads(message.get("Message") or "")
+    except ValueError:  # parsers.UnsafeJSON is a ValueError
         return _finish(webhook, InboundWebhook.Status.IGNORED, "Message is not JSON")
     if not isinstance(event, dict):
         return _finish(webhook, InboundWebhook.Status.IGNORED, "Message is not an object")

@@ -11,7 +11,9 @@ A row's life in the sender (every step one conditional UPDATE, committed):
    campaign is still ``sending``. 0 rows → skip (cancelled, paused, or another
    attempt got there).
 3. **result** — ``sent`` + SES message id; or back to ``queued`` (throttled,
-   connection refused: certainly not sent); or ``failed``.
+   connection refused: certainly not sent); or ``failed``. The result of one
+   row and the start of the next are one statement (``_STEP_SQL``): one commit
+   per message, and every start is durable before its SES call.
 
 A row that was started but has no result (the worker died during the SES
 call) is ambiguous: it is marked ``failed`` ("interrupted mid-send") and never
@@ -20,8 +22,9 @@ sent again. Rows claimed but never started are safe and go back to
 once, whatever dies when.
 
 Rate: every message takes a token from two Redis buckets at once (one Lua
-call): the campaign's ``rate_per_second`` and the account-wide
-``SES_MAX_SEND_RATE``, shared by all workers.
+call, up to 10 tokens per call at high rates): the campaign's
+``rate_per_second`` and the account-wide ``SES_MAX_SEND_RATE``, shared by all
+workers.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
+from html import unescape
 from typing import Any
 
 from django.conf import settings
@@ -70,16 +75,26 @@ UPDATE {SENDS} s SET status = 'sending', claimed_by = %s, claimed_at = now(), up
   FROM c WHERE s.id = c.id
 RETURNING s.id, s.email, s.user_id, s.waitlist_entry_id
 """  # noqa: S608
-_START_SQL = f"""
-UPDATE {SENDS} SET send_started_at = now(), attempts = attempts + 1, updated_at = now()
- WHERE id = %s AND status = 'sending' AND claimed_by = %s AND send_started_at IS NULL
-   AND EXISTS (SELECT 1 FROM {CAMPAIGNS} c WHERE c.id = %s AND c.status = 'sending')
+# One statement, one commit: record the result of the row just sent (``fin``) and mark the next
+# row handed to SES (``nxt``) — the start marker is durable before its SES call, and a message
+# costs one WAL flush. ``nxt`` holds only while the row is still this claim's and unstarted and
+# the campaign still ``sending`` (the state check before every send).
+_STEP_SQL = f"""
+WITH fin AS (
+    UPDATE {SENDS}
+       SET status = %(status)s::text, ses_message_id = %(message_id)s::text, error = %(error)s::text,
+           sent_at = CASE WHEN %(status)s::text = 'sent' THEN now() ELSE sent_at END, updated_at = now()
+     WHERE id = %(finish)s::uuid AND status = 'sending'
+    RETURNING 1
+), nxt AS (
+    UPDATE {SENDS} SET send_started_at = now(), attempts = attempts + 1, updated_at = now()
+     WHERE id = %(start)s::uuid AND status = 'sending' AND claimed_by = %(claim)s::text
+       AND send_started_at IS NULL
+       AND EXISTS (SELECT 1 FROM {CAMPAIGNS} c WHERE c.id = %(campaign)s::uuid AND c.status = 'sending')
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM fin), (SELECT count(*) FROM nxt)
 """  # noqa: S608
-_SENT_SQL = f"""
-UPDATE {SENDS} SET status = 'sent', ses_message_id = %s, sent_at = now(), error = '', updated_at = now()
- WHERE id = %s AND status = 'sending'
-"""  # noqa: S608
-_FAILED_SQL = f"UPDATE {SENDS} SET status = 'failed', error = %s, updated_at = now() WHERE id = %s AND status = 'sending'"  # noqa: S608
 _RELEASE_SQL = f"""
 UPDATE {SENDS} SET status = 'queued', claimed_by = NULL, claimed_at = NULL, send_started_at = NULL, updated_at = now()
  WHERE id = ANY(%s) AND status = 'sending'
@@ -113,12 +128,24 @@ def unsubscribe_token(send_id: Any) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+_MARK = "__unsubscribe_token__"
+
+
+@lru_cache(maxsize=4)
+def _url_parts(name: str, site_url: str) -> tuple[str, str]:
+    """(before, after) the token in the route's URL: resolved once, not per message."""
+    before, _, after = (site_url + reverse(name, args=[_MARK])).partition(_MARK)
+    return before, after
+
+
 def unsubscribe_post_url(token: str) -> str:
-    return settings.SITE_URL + reverse("email-unsubscribe", args=[token])
+    before, after = _url_parts("email-unsubscribe", settings.SITE_URL)
+    return f"{before}{token}{after}"
 
 
 def unsubscribe_page_url(token: str) -> str:
-    return settings.SITE_URL + reverse("unsubscribe-page", args=[token])
+    before, after = _url_parts("unsubscribe-page", settings.SITE_URL)
+    return f"{before}{token}{after}"
 
 
 def unsubscribe_mailto() -> str:
@@ -195,14 +222,26 @@ def _with_preheader(html: str, preheader: str) -> str:
     return hidden + html
 
 
+def _templates(campaign: EmailCampaign) -> tuple[str, str]:
+    """(html, text) templates of a campaign, prepared once per process: the text is derived from the
+    HTML when blank, and both end with the unsubscribe link when the author left it out."""
+    cached = getattr(campaign, "_prepared_templates", None)
+    if cached is None:
+        html = campaign.html_body or ""
+        text = campaign.text_body or unescape(templating.text_from_html(html))
+        if html and "unsubscribe_url" not in html:
+            html += '<p style="font-size:12px;color:#666"><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
+        if "unsubscribe_url" not in text:
+            text += "\n\n--\nUnsubscribe: {{ unsubscribe_url }}\n"
+        cached = campaign._prepared_templates = (html, text)
+    return cached
+
+
 def render_message(campaign: EmailCampaign, *, to: str, values: dict[str, str], token: str) -> bytes:
     values = {**values, "unsubscribe_url": unsubscribe_page_url(token)}
-    html = templating.render(campaign.html_body, values, html=True)
-    text = (
-        templating.render(campaign.text_body, values)
-        if campaign.text_body
-        else templating.text_from_html(html)
-    )
+    html_template, text_template = _templates(campaign)
+    html = templating.render(html_template, values, html=True)
+    text = templating.render(text_template, values)
     html = _with_preheader(html, templating.render(campaign.preheader, values, html=True))
     return ses.build_message(
         from_name=campaign.from_name,
@@ -290,19 +329,32 @@ def send_batch(*, campaign_id: Any, claim: str) -> BatchResult:
     buckets = _buckets(campaign)
     tags = {"campaign": str(campaign.pk)}
     configuration_set = campaign.ses_configuration_set or settings.SES_CONFIGURATION_SET or None
+    chunk = max(1, min(10, int(campaign.rate_per_second) // 10))  # tokens taken per Redis call
+    tokens_left = 0
+    finish: dict[str, Any] = {"finish": None, "status": "sent", "message_id": None, "error": ""}
     with connection.cursor() as cursor:
+
+        def step(start: Any) -> bool:
+            cursor.execute(_STEP_SQL, {**finish, "start": start, "claim": claim, "campaign": campaign.pk})
+            finish.update(finish=None, message_id=None, error="")
+            return cursor.fetchone()[1] == 1
+
         for index, row in enumerate(rows):
-            allowed, wait = take_tokens(buckets)
-            while not allowed:
-                if wait > MAX_INLINE_WAIT:
-                    _release([r.id for r in rows[index:]])
-                    result.state, result.retry_in = "throttled", wait
-                    _count(campaign, result)
-                    return result
-                time.sleep(wait)
-                allowed, wait = take_tokens(buckets)
-            cursor.execute(_START_SQL, [row.id, claim, campaign.pk])
-            if cursor.rowcount != 1:
+            if tokens_left == 0:
+                want = min(chunk, len(rows) - index)
+                allowed, wait = take_tokens(buckets, cost=want)
+                while not allowed:
+                    if wait > MAX_INLINE_WAIT:
+                        step(None)
+                        _release([r.id for r in rows[index:]])
+                        result.state, result.retry_in = "throttled", wait
+                        _count(campaign, result)
+                        return result
+                    time.sleep(wait)
+                    allowed, wait = take_tokens(buckets, cost=want)
+                tokens_left = want
+            tokens_left -= 1
+            if not step(row.id):
                 if EmailCampaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).exists():
                     continue  # this row was cancelled or taken: skip it
                 _release([r.id for r in rows[index:]])
@@ -317,10 +369,10 @@ def send_batch(*, campaign_id: Any, claim: str) -> BatchResult:
                 tags={**tags, "send": str(row.id)},
             )
             if outcome.outcome is ses.Outcome.SENT:
-                cursor.execute(_SENT_SQL, [outcome.message_id, row.id])
+                finish.update(finish=row.id, status="sent", message_id=outcome.message_id)
                 result.sent += 1
             elif outcome.outcome in (ses.Outcome.THROTTLED, ses.Outcome.NOT_SENT, ses.Outcome.ACCOUNT):
-                _release([r.id for r in rows[index:]])
+                _release([r.id for r in rows[index:]])  # certainly not sent: this row too
                 result.errors.append(outcome.error)
                 if outcome.outcome is ses.Outcome.ACCOUNT:
                     result.state, result.paused = "stopped", True
@@ -332,8 +384,10 @@ def send_batch(*, campaign_id: Any, claim: str) -> BatchResult:
                 result.state, result.retry_in = "throttled", 1.0
                 break
             else:
-                cursor.execute(_FAILED_SQL, [outcome.error or outcome.outcome.value, row.id])
+                finish.update(finish=row.id, status="failed", error=outcome.error or outcome.outcome.value)
                 result.failed += 1
+        if finish["finish"] is not None:
+            step(None)
     _count(campaign, result)
     if check_error_ratio(campaign_id=campaign.pk):
         result.state, result.paused = "stopped", True
