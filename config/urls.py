@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from apps.accounts.headless_guard import guarded_allauth_urls
 from apps.chat import views as chat_views
 from apps.core import docs
 from apps.core import views as core_views
@@ -46,7 +47,7 @@ urlpatterns = [
     path("organizations/", include("apps.organizations.browser_urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("apps.accounts.headless_urls")),
-    path("_allauth/", include("allauth.headless.urls")),
+    path("_allauth/", include(guarded_allauth_urls())),  # safe JSON, no half-authenticated session
     path("api/v1/", include(api_v1)),
     path("", include("apps.invites.browser_urls")),
     path("", include("apps.mailing.browser_urls")),

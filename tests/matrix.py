@@ -56,6 +56,19 @@ otherwise allowed (the owner): none may answer 2xx — except a GET of a list
 route, which must then not contain any of ``ctx.hidden`` — and nothing may
 change. Then, with the policy lifted, the first method must not be refused
 (401/403/404). ``body`` may be a dict or a function of the context.
+
+**The admin secrets walk** (``tests/core/test_admin_secrets.py``) opens every
+admin page as a superuser and fails if a secret appears: 2FA seeds and
+backup codes, API key secrets, and the plaintext of every
+``EncryptedTextField``. Every model with an encrypted column needs rows to
+look for: register a maker that creates some (with a value in each encrypted
+column), or the walk fails naming the model::
+
+    from tests.matrix import admin_secret_rows
+
+    @admin_secret_rows
+    def _sandbox_secrets(ctx: Ctx) -> None:
+        SandboxFactory(project=ProjectFactory(owner_user=ctx.user), access_secret="s3cr3t-value-1234")
 """
 
 from __future__ import annotations
@@ -107,6 +120,7 @@ CREATE: dict[str, CreateCase] = {}
 EXEMPT: dict[str, str] = {}
 ORG: dict[str, OrgCase] = {}
 ORG_EXEMPT: dict[str, str] = {}
+ADMIN_SECRET_MAKERS: list[Callable[[Ctx], None]] = []
 
 
 def detail(url_name: str, *, methods: tuple[str, ...] | None = None, body: dict | None = None):
@@ -148,3 +162,8 @@ def org_exempt(url_name: str, reason: str) -> None:
     if not reason:
         raise ValueError("an exemption needs a reason")
     ORG_EXEMPT[url_name] = reason
+
+
+def admin_secret_rows(fn: Callable[[Ctx], None]) -> Callable[[Ctx], None]:
+    ADMIN_SECRET_MAKERS.append(fn)
+    return fn

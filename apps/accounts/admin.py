@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import services
@@ -165,3 +166,49 @@ class UserSessionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+# --- 2FA devices: no TOTP seed and no backup code on any admin page ------------------------
+# django-otp registers admins that show the seed (key field, QR code, config page) and the
+# backup codes (token inline). They are replaced by read-only lists; removing a user's 2FA
+# is the audited "Reset 2FA" action on users (OTP_ADMIN_HIDE_SENSITIVE_DATA is set as well).
+
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+class _OTPDeviceAdmin(admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    list_filter = ("confirmed",)
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(_OTPDeviceAdmin):
+    pass
+
+
+@admin.register(StaticDevice)
+class StaticDeviceAdmin(_OTPDeviceAdmin):
+    list_display = (*_OTPDeviceAdmin.list_display, "codes_left")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_codes_left=Count("token_set"))
+
+    @admin.display(description="Backup codes left", ordering="_codes_left")
+    def codes_left(self, obj) -> int:
+        return getattr(obj, "_codes_left", 0)

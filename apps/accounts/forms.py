@@ -6,6 +6,8 @@ from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.core import context
 from allauth.headless.account.inputs import SignupInput as AllauthSignupInput
 from django import forms
+from django.contrib.auth.hashers import make_password
+from django.utils.crypto import get_random_string
 
 from apps.core.exceptions import DomainError
 
@@ -46,7 +48,13 @@ class InviteCodeSignupMixin:
         self.colony_signup_checked = True
 
     def try_save(self, request):
-        """A code used up between the check and the save (a concurrent signup) is the same field error."""
+        """A code used up between the check and the save (a concurrent signup) is the same field error.
+
+        An address that already has an account creates nothing (allauth mails its owner);
+        the password is hashed all the same, so both answers take as long (no timing oracle).
+        """
+        if getattr(self, "account_already_exists", False):
+            make_password(self.cleaned_data.get("password1") or get_random_string(20))
         try:
             return super().try_save(request)  # type: ignore[misc]
         except invites.InviteInvalid as exc:

@@ -9,6 +9,7 @@ from allauth.headless.constants import Client
 from django.urls import path
 
 from . import headless
+from .headless_guard import guard_patterns
 
 
 def _patterns(client: Client) -> list:
@@ -27,4 +28,4 @@ def _patterns(client: Client) -> list:
     ]
 
 
-urlpatterns: list = [*_patterns(Client.BROWSER), *_patterns(Client.APP)]
+urlpatterns: list = guard_patterns([*_patterns(Client.BROWSER), *_patterns(Client.APP)])

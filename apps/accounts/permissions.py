@@ -36,6 +36,30 @@ def request_session_key(request) -> str | None:
     return getattr(request_session(request), "session_key", None)
 
 
+def account_refusal(user) -> str | None:
+    """Why this signed-in account may not act at all (None = in good standing).
+
+    The one rule for every surface: the API (``AccountInGoodStanding``), the
+    admin site, the WebSocket connect.
+    """
+    if not user.is_active or user.is_suspended or user.state == "deleted":
+        return "account_suspended"
+    if user.is_ai and user.agent_status == "disabled":
+        return "agent_disabled"
+    return None
+
+
+def session_refusal(user, session, *, is_api_key: bool = False) -> str | None:
+    """``mfa_required`` when a person's session has not passed its second factor.
+
+    API keys and agents have no second factor; everything else (API, admin,
+    allauth headless, WebSocket) refuses such a half-authenticated session.
+    """
+    if is_api_key or user.is_ai:
+        return None
+    return None if selectors.session_passed_mfa(user, session) else "mfa_required"
+
+
 class AccountInGoodStanding(permissions.BasePermission):
     """Suspended, deleted or disabled principals reach nothing."""
 
@@ -43,10 +67,11 @@ class AccountInGoodStanding(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return True
-        if not user.is_active or user.is_suspended or user.state == "deleted":
-            raise AccountSuspended()
-        if user.is_ai and user.agent_status == "disabled":
+        refusal = account_refusal(user)
+        if refusal == "agent_disabled":
             raise AccountSuspended("This agent is disabled.")
+        if refusal:
+            raise AccountSuspended()
         return True
 
 
@@ -70,7 +95,7 @@ class TwoFactorEnrolmentPolicy(permissions.BasePermission):
         if (
             state["has_2fa"]
             and not getattr(view, "mfa_verification_exempt", False)
-            and not selectors.session_passed_mfa(user, request_session(request))
+            and session_refusal(user, request_session(request))
         ):
             raise MfaRequired()
         if getattr(view, "mfa_exempt", False):

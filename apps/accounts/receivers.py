@@ -84,12 +84,16 @@ def _on_login(sender, request, user, **kwargs) -> None:
 
 @receiver(user_logged_out, dispatch_uid="accounts.end_user_session")
 def _on_logout(sender, request, user, **kwargs) -> None:
+    """Signing out (allauth browser or app, the admin) ends the row and closes that session's sockets."""
+    from .services import close_sockets_on_commit
+
     session = getattr(request, "session", None)
     key = getattr(session, "session_key", None)
     row = None
     if key:
         row = UserSession.objects.filter(session_key=key).first()
         UserSession.objects.filter(session_key=key, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        close_sockets_on_commit([key])
     if user is not None and getattr(user, "pk", None):
         _record(event="logout", request=request, user=user, session=row)
 

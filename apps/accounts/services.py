@@ -193,6 +193,13 @@ def _close_sockets(session_keys: list[str]) -> None:
         send(session_group(key), {"type": "session.revoked"})
 
 
+def close_sockets_on_commit(session_keys: list[str]) -> None:
+    """Close these sessions' WebSockets (``session.<key>`` groups) once the transaction commits."""
+    keys = [key for key in session_keys if key]
+    if keys:
+        transaction.on_commit(lambda: _close_sockets(keys))
+
+
 def revoke_sessions(*, user: User, sessions: list[UserSession], reason: str = "revoked") -> int:
     """End Django sessions, mark rows revoked, close their sockets on commit."""
     keys = [s.session_key for s in sessions if s.revoked_at is None]

@@ -1,7 +1,11 @@
 """WebSocket authentication: a single-use ticket (``/ws/?ticket=…``) or the session cookie.
 
 Sets ``scope["user"]`` and ``scope["session_key"]``; a socket whose session
-is later revoked is closed through the ``session.<key>`` group. A ticket
+is later revoked (or signed out) is closed through the ``session.<key>`` group.
+A principal the API would refuse is refused here too (the scope stays
+anonymous, ``scope["auth_refusal"]`` says why): a suspended or deleted account, a disabled agent, a
+network that is not active, a person's session that has not passed its
+second factor (``apps.accounts.permissions.account_refusal`` / ``session_refusal``). A ticket
 (``apps.realtime.tickets``) is redeemed once; an unknown, reused or expired
 one leaves the socket anonymous (refused), whatever cookie comes with it. A
 ticket issued to an API key needs the key to be still active at connect.
@@ -34,15 +38,15 @@ def _ticket_principal(ticket: str):
 
     data = redeem_ticket(ticket)
     if data is None:
-        return AnonymousUser(), None
+        return AnonymousUser(), None, False
     user = User.objects.select_related("network").filter(pk=data["user_id"], is_active=True).first()
     if user is None:
-        return AnonymousUser(), None
+        return AnonymousUser(), None, False
     if data.get("api_key_id"):
         key = ApiKey.objects.filter(pk=data["api_key_id"], user=user).first()
         if key is None or not key.is_active or not grants(key.scopes, "realtime:connect"):
-            return AnonymousUser(), None
-        return user, None
+            return AnonymousUser(), None, False
+        return user, None, True
     session_key = data.get("session_key")
     if (
         session_key
@@ -50,8 +54,36 @@ def _ticket_principal(ticket: str):
             session_key=session_key, user=user, revoked_at__isnull=True
         ).exists()
     ):
-        return AnonymousUser(), None
-    return user, session_key
+        return AnonymousUser(), None, False
+    return user, session_key, False
+
+
+@database_sync_to_async
+def _refusal(user, session_key: str | None, session, *, is_api_key: bool) -> str | None:
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    from apps.accounts.permissions import account_refusal, session_refusal
+
+    refusal = account_refusal(user)
+    if refusal:
+        return refusal
+    if user.network.status != "active":
+        return "network_suspended"
+    if session is None and session_key:
+        session = SessionStore(session_key)
+    return session_refusal(user, session, is_api_key=is_api_key)
+
+
+async def _admit(scope, user, session_key: str | None, session, *, is_api_key: bool = False) -> None:
+    """Set the scope's principal, or leave it anonymous with the reason it was refused."""
+    refusal = await _refusal(user, session_key, session, is_api_key=is_api_key)
+    if refusal:
+        scope["user"] = AnonymousUser()
+        scope["auth_refusal"] = refusal
+        return
+    scope["user"] = user
+    if session_key:
+        scope["session_key"] = session_key
 
 
 def _query_ticket(scope) -> str | None:
@@ -66,9 +98,10 @@ class _SessionUserMiddleware(AuthMiddleware):
     async def resolve_scope(self, scope) -> None:
         ticket = _query_ticket(scope)
         if ticket is not None:
-            scope["user"], session_key = await _ticket_principal(ticket)
-            if session_key:
-                scope["session_key"] = session_key
+            user, session_key, is_key = await _ticket_principal(ticket)
+            scope["user"] = user
+            if user.is_authenticated:
+                await _admit(scope, user, session_key, None, is_api_key=is_key)
             return
         await super().resolve_scope(scope)
         user = scope["user"]._wrapped if hasattr(scope["user"], "_wrapped") else scope["user"]
@@ -78,7 +111,7 @@ class _SessionUserMiddleware(AuthMiddleware):
             if not await _session_is_live(session_key, user):
                 scope["user"] = AnonymousUser()
                 return
-            scope["session_key"] = session_key
+            await _admit(scope, user, session_key, session)
 
 
 def WebSocketAuthMiddleware(inner):  # noqa: N802 — mirrors channels' AuthMiddlewareStack

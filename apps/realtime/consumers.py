@@ -10,13 +10,13 @@ handlers registered in ``apps.realtime.dispatch``. A client's mistake is an
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.accounts.services import session_group, user_group
+from apps.core import parsers
 from apps.core.exceptions import DomainError
 
 from . import dispatch, presence
@@ -59,7 +59,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:
-        return json.loads(text_data)
+        return parsers.loads(text_data)  # the one safe reader (size/depth limits): UnsafeJSON is a ValueError
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         try:

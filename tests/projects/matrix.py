@@ -200,3 +200,20 @@ def _org_bucket(ctx: OrgCtx) -> dict:
 @org_reached("database-detail", methods=("get", "delete"))
 def _org_database(ctx: OrgCtx) -> dict:
     return {"pk": DatabaseFactory(project=_org_project(ctx), status="failed").pk}
+
+
+# --- rows with encrypted columns for the admin secrets walk (tests/matrix.py) -------------
+
+from tests.matrix import admin_secret_rows  # noqa: E402
+
+
+@admin_secret_rows
+def _project_secrets(ctx: Ctx) -> None:
+    project = ProjectFactory(owner_user=ctx.user, github_token="ghp_walkSecretToken0123456789abcdef")
+    SandboxFactory(project=project, access_secret="sandbox-walk-secret-0123456789")
+    StorageBucketFactory(
+        project=project,
+        access_key_id="AKIAWALKSECRET0123",
+        secret_access_key="bucket-walk-secret-access-key-0123456789",
+    )
+    DatabaseFactory(project=project, connection_url="postgresql://walk:db-walk-secret-pw@db.example:5432/x")

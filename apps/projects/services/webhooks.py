@@ -19,7 +19,6 @@ sandbox reporting ``running`` again is activity: ``last_active_at`` moves).
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from datetime import datetime
@@ -31,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core import parsers
 from apps.core.exceptions import NotAuthenticated, ValidationFailed
 from apps.core.models import InboundWebhook
 
@@ -58,9 +58,9 @@ def receive_webhook(*, source: str, headers: Any, body: bytes) -> tuple[InboundW
     except signing.BadSignature as exc:
         raise NotAuthenticated("Invalid or expired webhook signature.", code="invalid_signature") from exc
     try:
-        payload = json.loads(body)
-    except ValueError:
-        raise ValidationFailed("The body is not JSON.", code="invalid_json") from None
+        payload = parsers.loads(body)  # the one safe reader: size and depth limits
+    except parsers.UnsafeJSON as exc:
+        raise ValidationFailed(exc.message, code=exc.code) from None
     if not isinstance(payload, dict):
         raise ValidationFailed("The body must be a JSON object.", code="invalid_json")
     external_id = payload.get("id")
