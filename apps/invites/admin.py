@@ -157,11 +157,17 @@ class InviteWaveAdmin(admin.ModelAdmin):
     actions = ("release_now", "pause", "resume", "cancel")
 
     def get_readonly_fields(self, request, obj=None):
-        return (*self.readonly_fields, "network") if obj else self.readonly_fields
+        if obj is None:
+            return self.readonly_fields
+        locked = () if obj.status in ("scheduled", "paused") else tuple(services.waves.EDITABLE)
+        return (*self.readonly_fields, "network", *locked)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
-        if "network" in form.base_fields:
+        editable = [
+            name for name in services.waves.EDITABLE if obj is None or obj.status in ("scheduled", "paused")
+        ]
+        form = super().get_form(request, obj, change, **{**kwargs, "fields": editable})
+        if obj is None:  # the model's network is not editable: chosen on the form when adding
             form.base_fields["network"] = forms.ModelChoiceField(queryset=Network.objects.all())
         return form
 

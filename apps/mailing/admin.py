@@ -130,12 +130,12 @@ class EmailCampaignAdmin(admin.ModelAdmin):
         return self.readonly_fields
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        # ``network`` is declared on the form (the model field is not editable): only when adding
+        kwargs["fields"] = list(CampaignForm.Meta.fields) if obj is None or obj.status == "draft" else []
+        form = super().get_form(request, obj, change, **kwargs)
         if obj is not None:
-            kwargs["fields"] = [f for f in CampaignForm.Meta.fields if obj.status == "draft"]
-            form = super().get_form(request, obj, change, **kwargs)
             form.base_fields.pop("network", None)
-            return form
-        return super().get_form(request, obj, change, **kwargs)
+        return form
 
     def save_model(self, request, obj, form, change) -> None:
         data = {k: v for k, v in form.cleaned_data.items() if k in CampaignForm.Meta.fields}

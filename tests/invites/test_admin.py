@@ -27,13 +27,19 @@ def staff(network):
 def test_changelists_and_change_pages_render(staff, network):
     entry = WaitlistFactory(network=network)
     wave = WaveFactory(network=network)
+    released = WaveFactory(network=network, status="released")
     code = InviteCodeFactory(network=network, use_count=0)
-    campaign = CampaignFactory(network=network, recipient_count=10, sent_count=4)
+    campaign = CampaignFactory(network=network, recipient_count=10, sent_count=4, status="sending")
+    assert (
+        staff.get(f"/admin/mailing/emailcampaign/{CampaignFactory(network=network).pk}/change/").status_code
+        == 200
+    )
     send = SendFactory(campaign=campaign)
     suppression = SuppressionFactory(network=network)
     for model, obj in (
         ("invites/invitewaitlist", entry),
         ("invites/invitewaveconfig", wave),
+        ("invites/invitewaveconfig", released),
         ("invites/invitecode", code),
         ("mailing/emailcampaign", campaign),
         ("mailing/emailsend", send),
@@ -45,7 +51,10 @@ def test_changelists_and_change_pages_render(staff, network):
     assert '<progress max="10" value="4"' in page
     change = staff.get(f"/admin/mailing/emailcampaign/{campaign.pk}/change/").content.decode()
     assert 'sandbox=""' in change  # the HTML preview runs no script
-    assert "verify_token_hash" not in staff.get(f"/admin/invites/invitewaitlist/{entry.pk}/change/").content.decode()
+    assert (
+        "verify_token_hash"
+        not in staff.get(f"/admin/invites/invitewaitlist/{entry.pk}/change/").content.decode()
+    )
 
 
 def test_invite_selected_action(staff, network, django_capture_on_commit_callbacks):
@@ -100,7 +109,9 @@ def test_campaign_actions_go_through_the_state_machine(staff, network):
     campaign.refresh_from_db()
     assert campaign.status == "paused"
     response = staff.post(
-        "/admin/mailing/emailcampaign/", {"action": "pause", "_selected_action": [str(campaign.pk)]}, follow=True
+        "/admin/mailing/emailcampaign/",
+        {"action": "pause", "_selected_action": [str(campaign.pk)]},
+        follow=True,
     )
     assert b"invalid_state" in response.content
 
@@ -108,10 +119,52 @@ def test_campaign_actions_go_through_the_state_machine(staff, network):
 def test_suppression_csv_import(staff, network):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    csv_file = SimpleUploadedFile("s.csv", b"email\nA@Example.com\nnot-an-address\nb@example.com\n", "text/csv")
+    csv_file = SimpleUploadedFile(
+        "s.csv", b"email\nA@Example.com\nnot-an-address\nb@example.com\n", "text/csv"
+    )
     response = staff.post(
         reverse("admin:mailing_emailsuppression_import"),
         {"network": str(network.pk), "scope": "campaigns", "file": csv_file},
     )
     assert response.status_code == 302
-    assert sorted(EmailSuppression.objects.values_list("email", flat=True)) == ["a@example.com", "b@example.com"]
+    assert sorted(EmailSuppression.objects.values_list("email", flat=True)) == [
+        "a@example.com",
+        "b@example.com",
+    ]
+
+
+def test_staff_create_a_campaign_and_a_wave_through_the_services(staff, network):
+    from apps.mailing.models import EmailCampaign
+
+    response = staff.post(
+        "/admin/mailing/emailcampaign/add/",
+        {
+            "network": str(network.pk),
+            "name": "From the admin",
+            "kind": "product",
+            "subject": "Hi {{ name }}",
+            "from_email": "news@colony.local",
+            "html_body": "<p>x</p>",
+            "audience": '{"source": "users"}',
+            "rate_per_second": 10,
+            "batch_size": 100,
+            "max_error_ratio": "0.05",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert EmailCampaign.objects.get(name="From the admin").status == "draft"
+    response = staff.post(
+        "/admin/invites/invitewaveconfig/add/",
+        {
+            "network": str(network.pk),
+            "name": "Admin wave",
+            "scheduled_at_0": "2099-01-01",
+            "scheduled_at_1": "00:00:00",
+            "invite_count": 3,
+            "codes_per_user": 0,
+            "code_max_uses": 1,
+            "code_ttl_days": 14,
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert InviteWaveConfig.objects.get(name="Admin wave").wave_number == 1

@@ -187,3 +187,19 @@ def test_a_signup_with_an_unused_code_lets_the_waitlist_entry_join(invite_only):
     invite = InviteCodeFactory(network=invite_only)
     assert _signup("w@example.com", invite.code).status_code == 401
     assert InviteWaitlist.objects.get(pk=entry.pk).status == "joined"
+
+
+def test_community_grants_join_through_the_social_services(invite_only, user):
+    from apps.social.models import CommunityMember
+    from tests.social.factories import CommunityFactory, CommunityMemberFactory
+
+    public = CommunityFactory(network=invite_only, visibility="public")
+    private = CommunityFactory(network=invite_only, visibility="private", owner_user=user)
+    CommunityMemberFactory(community=private, user=user, role="owner")
+    invite = services.issue_code(
+        actor=user, network=invite_only, grants={"communities": [str(public.pk), str(private.pk)]}
+    )
+    assert _signup("joiner@example.com", invite.code).status_code == 401
+    joiner = User.objects.get(email="joiner@example.com")
+    statuses = dict(CommunityMember.objects.filter(user=joiner).values_list("community_id", "status"))
+    assert statuses == {public.pk: "active", private.pk: "active"}  # the maker moderates the private one

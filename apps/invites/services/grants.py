@@ -9,7 +9,6 @@ community gone) is skipped and logged, never failing the signup.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
 from typing import Any
@@ -100,7 +99,10 @@ def apply_grants(*, code: Any, user: Any) -> list[str]:
     if grants.get("organization"):
         if _apply_organization(code=code, user=user, org_id=grants["organization"], role=grants.get("role")):
             applied.append(f"organization:{grants['organization']}")
-    for community_id in apply_community_grants(user=user, community_ids=grants.get("communities") or []):
+    maker = code.created_by or code.owner
+    for community_id in apply_community_grants(
+        user=user, community_ids=grants.get("communities") or [], maker=maker
+    ):
         applied.append(f"community:{community_id}")
     return applied
 
@@ -128,30 +130,39 @@ def _apply_organization(*, code: Any, user: Any, org_id: str, role: str | None) 
     return True
 
 
-def apply_community_grants(*, user: Any, community_ids: list[str]) -> list[str]:
-    """Join ``user`` to each community through the social domain's join service, when it exists.
+def apply_community_grants(*, user: Any, community_ids: list[str], maker: Any = None) -> list[str]:
+    """Join ``user`` to each community through the social domain's services (the one place invites
+    reach into communities).
 
-    The one place invites reach into communities: without ``apps.social``'s
-    ``join_community`` service the grant waits (nothing is written behind
-    the social domain's back).
+    When the code's maker moderates the community, the user is added as a moderator would
+    (``add_member``: the way into private and restricted communities); otherwise the user
+    joins as anyone would (``join_community``: public → active, restricted → a pending request,
+    private → skipped). A refused join is skipped and logged.
     """
     if not community_ids:
         return []
     try:
         from apps.social import services as social_services
-    except ImportError:
+    except ImportError:  # pragma: no cover - the social app is installed
         social_services = None
     join = getattr(social_services, "join_community", None)
+    add = getattr(social_services, "add_member", None)
     model = _community_model()
     if join is None or model is None:
-        logger.warning("community grants skipped: apps.social has no join_community service yet")
+        logger.warning("community grants skipped: apps.social has no join_community service")
         return []
-    extra = {"via_invite": True} if "via_invite" in inspect.signature(join).parameters else {}
     joined: list[str] = []
     for community in model.objects.filter(pk__in=community_ids, network_id=user.network_id):
         try:
             with transaction.atomic():  # a refused join rolls back alone
-                join(actor=user, community=community, **extra)
+                if maker is not None and add is not None:
+                    try:
+                        with transaction.atomic():
+                            add(actor=maker, community=community, user=user)
+                    except DomainError:
+                        join(actor=user, community=community)
+                else:
+                    join(actor=user, community=community)
         except DomainError as exc:
             logger.warning("community grant %s skipped (%s)", community.pk, exc.code)
             continue
