@@ -34,15 +34,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import colony  # noqa: E402  (scripts/colony.py: embedded services, secrets, manage)
-
 from bench.common import (  # noqa: E402
-    dot_env,
+    free_port,
     logged_in_session,
+    manage,
     recreate_database,
     run_wrk,
+    services_and_env,
     start_uvicorn,
     with_database,
     with_redis_db,
@@ -126,13 +124,9 @@ def main() -> int:
         print("wrk is required: apt-get install -y wrk", file=sys.stderr)
         return 2
 
-    env = colony.base_env("bench.settings")
-    env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    for name, value in dot_env().items():
-        env.setdefault(name, value)
+    services, env = services_and_env("bench.settings")
     env["API_KEY_RATE_LIMIT_PER_MINUTE"] = str(10**9)  # measure the check, never trip it
     env["DEBUG"] = "False"
-    services = colony.Services()
     server = None
     database_url = None
     try:
@@ -141,8 +135,8 @@ def main() -> int:
         recreate_database(env["DATABASE_URL"], SCRATCH_DB)
         env["DATABASE_URL"] = database_url
         env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        colony.manage(env, "migrate", "--noinput", "-v", "0")
-        colony.manage(env, "bootstrap_colony")
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "bootstrap_colony")
         os.environ.update(env)
         import django
 
@@ -158,7 +152,7 @@ def main() -> int:
         )
         session_key = logged_in_session(user)
         issued = key_services.create_api_key(actor=user, name="bench", scopes=["profile:read"])
-        server, base = start_uvicorn(env, colony._free_port())
+        server, base = start_uvicorn(env, free_port())
         for header in (f"Cookie: sessionid={session_key}", f"Authorization: Bearer {issued.token}"):
             name, _, value = header.partition(": ")
             check = urllib.request.Request(base + ME, headers={name: value})

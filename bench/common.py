@@ -15,6 +15,37 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def services_and_env(settings_module: str) -> tuple[Any, dict[str, str]]:
+    """``scripts/colony.py``'s services (embedded ones only where a URL is unset) and the environment.
+
+    Call ``services.start(env)`` before using ``env`` and ``services.stop()`` at the end.
+    """
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import colony
+
+    data = colony.DataDir(colony.DATA)
+    data.check()
+    env = colony.base_env(settings_module, colony.DATA)
+    env["DJANGO_SETTINGS_MODULE"] = settings_module
+    for name, value in dot_env().items():
+        env.setdefault(name, value)
+    services = colony.Services(data)
+    services.check(env, database_needed=False)
+    return services, env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def dot_env() -> dict[str, str]:
     """``.env`` values (the scripts read them as settings would)."""
     path = ROOT / ".env"
@@ -111,14 +142,16 @@ def run_wrk(
     return result
 
 
-def start_uvicorn(env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
-    """One uvicorn process serving ``bench.asgi``; returns once /healthz answers."""
+def start_uvicorn(
+    env: dict[str, str], port: int, *, app: str = "bench.asgi:application"
+) -> tuple[subprocess.Popen, str]:
+    """One uvicorn process serving ``app`` (default ``bench.asgi``); returns once /healthz answers."""
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "bench.asgi:application",
+            app,
             "--port",
             str(port),
             "--lifespan",

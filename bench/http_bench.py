@@ -37,14 +37,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import colony  # noqa: E402  (scripts/colony.py: embedded services, secrets, manage)
-
 from bench.common import (  # noqa: E402
-    dot_env,
+    free_port,
+    manage,
     recreate_database,
     run_wrk,
+    services_and_env,
     start_uvicorn,
     with_database,
     with_redis_db,
@@ -139,13 +137,9 @@ def main() -> int:
         print("wrk is required: apt-get install -y wrk", file=sys.stderr)
         return 2
 
-    env = colony.base_env("bench.settings")
-    env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    for name, value in dot_env().items():
-        env.setdefault(name, value)
+    services, env = services_and_env("bench.settings")
     env["API_KEY_RATE_LIMIT_PER_MINUTE"] = str(10**9)  # measure the check, never trip it
     env["DEBUG"] = "False"
-    services = colony.Services()
     server = None
     database_url = None
     workdir = tempfile.TemporaryDirectory(prefix="colony-bench-")
@@ -155,8 +149,8 @@ def main() -> int:
         recreate_database(env["DATABASE_URL"], SCRATCH_DB)
         env["DATABASE_URL"] = database_url
         env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        colony.manage(env, "migrate", "--noinput", "-v", "0")
-        colony.manage(env, "bootstrap_colony")
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "bootstrap_colony")
         os.environ.update(env)
         import django
 
@@ -165,7 +159,7 @@ def main() -> int:
 
         get_redis().flushdb()
         _, token = prepare_data()
-        server, base = start_uvicorn(env, colony._free_port())
+        server, base = start_uvicorn(env, free_port())
         session_key, csrf = login(base)
         patch_script = Path(workdir.name) / "patch.lua"
         patch_script.write_text(PATCH_SCRIPT)

@@ -81,3 +81,21 @@ if Path(sys.argv[0]).name == "celery" or sys.argv[0].endswith(os.path.join("cele
 def _first_heartbeat(sender=None, **kwargs) -> None:
     """Beat's first pulse right away, so /readyz turns ``ok`` without waiting an interval."""
     app.send_task("core.heartbeat", ignore_result=True)
+
+
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def _freeze_heap(**kwargs) -> None:
+    """After the worker (and each forked child) started: long-lived objects leave the GC's generations."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _close_redis(**kwargs) -> None:
+    from apps.core.redis import close_all
+
+    close_all()

@@ -8,18 +8,19 @@ from rest_framework.response import Response
 
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotFound
+from apps.core.serializers import FastReadMixin
 
 from . import services
 from .models import User
 
 
-class NetworkSummarySerializer(serializers.Serializer):
+class NetworkSummarySerializer(FastReadMixin, serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     slug = serializers.CharField()
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(FastReadMixin, serializers.ModelSerializer):
     """What any member of the network may see of a user."""
 
     class Meta:
@@ -38,7 +39,7 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MeSerializer(serializers.ModelSerializer):
+class MeSerializer(FastReadMixin, serializers.ModelSerializer):
     network = NetworkSummarySerializer(read_only=True)
     has_2fa = serializers.SerializerMethodField()
 

@@ -20,6 +20,8 @@ class CookieSessionAuthentication(SessionAuthentication):
         result = super().authenticate(request)
         if result is None:
             return None
+        # the user itself, not Django's lazy proxy (every attribute read through it costs a call)
+        result = (_unwrap(result[0]), result[1])
         from .services import touch_user_session
 
         session = getattr(request._request, "session", None)
@@ -69,3 +71,13 @@ def _authenticate_by_session_token(token: str):
     if user.is_anonymous:
         return None
     return user, session
+
+
+def _unwrap(user):
+    from django.utils.functional import LazyObject, empty
+
+    while isinstance(user, LazyObject):
+        if user._wrapped is empty:
+            user._setup()
+        user = user._wrapped
+    return user

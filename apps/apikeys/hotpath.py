@@ -168,13 +168,18 @@ class Principal:
 
 
 def encode_record(record: selectors.KeyRecord) -> bytes:
+    """The lookup fields for the script, then the record and its ApiKey instance (no relations)."""
     head = f"{record.user_id}\n{record.id}\n{record.secret_hash}\n".encode()
-    return head + pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    return head + pickle.dumps((record, record.to_instance()), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(raw: bytes) -> tuple[selectors.KeyRecord, Any]:
+    third = raw.index(b"\n", raw.index(b"\n", raw.index(b"\n") + 1) + 1)
+    return pickle.loads(raw[third + 1 :])  # noqa: S301 — written by encode_record
 
 
 def decode_record(raw: bytes) -> selectors.KeyRecord:
-    third = raw.index(b"\n", raw.index(b"\n", raw.index(b"\n") + 1) + 1)
-    return pickle.loads(raw[third + 1 :])  # noqa: S301 — written by encode_record
+    return _decode(raw)[0]
 
 
 def load(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
@@ -198,7 +203,7 @@ def load(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
     if status == COLD:
         return _load_cold(prefix, secret_hash=secret_hash, ip=ip)
     _, record_raw, user_raw, network_raw, security_raw, count, touch = reply
-    record = decode_record(record_raw)
+    record, api_key = _decode(record_raw)
     if not hmac.compare_digest(secret_hash, record.secret_hash):  # the script compared; trust nothing
         return Principal(None, None, None, Failure(throttled=False, retry_after=0))
     admission = usage.Admission(
@@ -207,22 +212,14 @@ def load(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
         hour=usage.current_hour(now),
         touch_last_used=bool(touch),
     )
-    return _bind(record, user_raw, network_raw, security_raw, admission)
-
-
-def _bind(
-    record: selectors.KeyRecord,
-    user_raw: bytes | None,
-    network_raw: bytes | None,
-    security_raw: bytes | None,
-    admission: usage.Admission,
-) -> Principal:
     user = principals.assemble(user_raw, network_raw, record.user_id)
     if user is None:
         return Principal(record, None, admission)  # the key's user is gone: refused
     if security_raw is not None:
         principals.remember_security_raw(user.pk, security_raw)
-    return Principal(record, record.to_instance(user=user), admission)
+    api_key.user = user
+    api_key.network = user.network
+    return Principal(record, api_key, admission)
 
 
 def _failed(by_ip: int, by_prefix: int, now: int) -> Principal:

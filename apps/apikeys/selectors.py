@@ -30,13 +30,13 @@ class KeyRecord:
     expires_at: float | None  # epoch seconds
     revoked: bool
 
-    def to_instance(self, *, user: Any) -> ApiKey:
-        """An unsaved-looking ApiKey bound to the loaded user and its network (no queries)."""
+    def to_instance(self, *, user: Any = None) -> ApiKey:
+        """An unsaved-looking ApiKey (no queries), bound to ``user`` and its network when given."""
         instance = ApiKey(
             id=uuid.UUID(self.id),
             prefix=self.prefix,
-            network_id=user.network_id,
-            user_id=user.pk,
+            network_id=uuid.UUID(self.network_id),
+            user_id=uuid.UUID(self.user_id),
             organization_id=uuid.UUID(self.organization_id) if self.organization_id else None,
             scopes=list(self.scopes),
             allowed_ips=list(self.allowed_ips),
@@ -46,8 +46,9 @@ class KeyRecord:
         )
         instance._state.adding = False
         instance._state.db = "default"
-        instance.user = user
-        instance.network = user.network
+        if user is not None:
+            instance.user = user
+            instance.network = user.network
         return instance
 
 

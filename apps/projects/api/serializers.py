@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import User
 from apps.core.api import NetworkScopedRelatedField
+from apps.core.serializers import FastReadMixin
 from apps.organizations.models import Organization
 
 from ..models import (
@@ -39,7 +40,7 @@ def _validate_ref(value: str) -> str:
     return value
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(ProjectStatus)
 
     class Meta:

@@ -1,0 +1,106 @@
+"""Hot serializers (apps.core.serializers): fields built once per class, output exactly DRF's."""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.test import APIRequestFactory
+
+from apps.accounts.api import MeSerializer, UserSerializer
+from apps.core.api import NetworkScopedRelatedField
+from apps.core.serializers import FastReadMixin, FieldsOnceMixin
+from apps.projects.api.serializers import ProjectSerializer
+from apps.projects.models import Project
+from tests.accounts.factories import UserFactory
+
+
+def drf_output(serializer: serializers.Serializer, instance) -> dict:
+    """What DRF's own ``Serializer.to_representation`` makes of ``instance``."""
+    return serializers.Serializer.to_representation(serializer, instance)
+
+
+@pytest.mark.django_db
+def test_me_and_user_output_is_exactly_drfs(user):
+    user.bio = ""
+    user.last_seen_at = None
+    for serializer_class in (MeSerializer, UserSerializer):
+        serializer = serializer_class(user)
+        assert serializer.data == drf_output(serializer_class(user), user)
+
+
+@pytest.mark.django_db
+def test_project_rows_are_exactly_drfs_whatever_the_values(user):
+    with_token = Project(
+        network=user.network, name="A", slug="a", owner_user=user, created_by=user, github_token="ghp_secret"
+    )
+    with_token.save()
+    bare = Project(network=user.network, name="B", slug="b", owner_user=user, repo_url=None)
+    bare.save()
+    bare.owner_user = None  # a null foreign key
+    bare.status = Project.Status.ARCHIVED  # an enum member, not its string
+    bare.created_at = datetime.datetime(2024, 5, 1, 12, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+    rows = [with_token, bare, *Project.objects.filter(pk__in=[with_token.pk, bare.pk])]
+    many = ProjectSerializer(rows, many=True)
+    assert many.data == [drf_output(ProjectSerializer(row), row) for row in rows]
+    assert "ghp_secret" not in str(many.data)
+
+
+@pytest.mark.django_db
+def test_another_time_zone_is_honoured(user):
+    with timezone.override(zoneinfo.ZoneInfo("America/New_York")):
+        data = MeSerializer(user).data
+        assert data["created_at"] == drf_output(MeSerializer(user), user)["created_at"]
+        assert data["created_at"].endswith(("-04:00", "-05:00"))
+
+
+@pytest.mark.django_db
+def test_dicts_defaults_and_method_fields_fall_back_to_drf():
+    class Row(FastReadMixin, serializers.Serializer):
+        name = serializers.CharField()
+        count = serializers.IntegerField(default=7)
+        flag = serializers.BooleanField(required=False)
+        shout = serializers.SerializerMethodField()
+
+        def get_shout(self, obj) -> str:
+            return str(obj["name"]).upper()
+
+    row = {"name": "x"}
+    assert Row(row).data == {"name": "x", "count": 7, "shout": "X"}
+    assert Row(row).data == drf_output(Row(row), row)
+
+
+def test_fields_are_built_once_per_class_and_bound_per_instance():
+    class Thing(FieldsOnceMixin, serializers.Serializer):
+        name = serializers.CharField()
+        tags = serializers.ListField(child=serializers.CharField())
+
+    first, second = Thing(context={"n": 1}), Thing(context={"n": 2})
+    assert first.fields["name"] is not second.fields["name"]
+    assert first.fields["name"].parent is first and second.fields["name"].parent is second
+    # a child field sees its own instance's context, not the first one's
+    assert first.fields["tags"].child.context == {"n": 1}
+    assert second.fields["tags"].child.context == {"n": 2}
+    assert "_fields_template" in Thing.__dict__
+
+
+@pytest.mark.django_db
+def test_copied_related_fields_are_scoped_by_their_own_request(user, other_user):
+    """A body FK field of a copied field set filters by THIS request's network."""
+
+    class Pick(FieldsOnceMixin, serializers.Serializer):
+        who = NetworkScopedRelatedField(queryset=type(user).objects.all())
+
+    factory = APIRequestFactory()
+    mine = Pick(data={"who": str(user.pk)}, context={"network": user.network, "request": factory.get("/")})
+    assert mine.is_valid(), mine.errors
+    theirs = Pick(
+        data={"who": str(user.pk)}, context={"network": other_user.network, "request": factory.get("/")}
+    )
+    assert not theirs.is_valid()
+    assert "does not exist" in str(theirs.errors["who"][0])
+    other = UserFactory(network=other_user.network)
+    assert Pick(data={"who": str(other.pk)}, context={"network": other_user.network}).is_valid()
