@@ -735,6 +735,17 @@ class EmbeddedPostgres:
             os.chown(directory, entry.pw_uid, entry.pw_gid)
         return directory
 
+    def _remove_socket_locks(self) -> None:
+        """A killed postmaster's socket lock files name its pid, which may linger as a zombie."""
+        lines = self.pidfile.read_text(errors="replace").splitlines() if self.pidfile.exists() else []
+        directories = {self.pgdata, self._socket_dir()}
+        if len(lines) > 4 and lines[4].strip():
+            directories.add(Path(lines[4].strip()))
+        for directory in directories:
+            for lock in directory.glob(".s.PGSQL.*.lock"):
+                lock.unlink(missing_ok=True)
+                Path(str(lock).removesuffix(".lock")).unlink(missing_ok=True)
+
     def _postmaster(self):
         pid = _read_pid(self.pidfile)
         return pid, _process_if_ours(pid, "postgres", self.pgdata)
@@ -770,6 +781,7 @@ class EmbeddedPostgres:
         elif self.pidfile.exists():
             orphans = _leftovers("postgres", self.pgdata, exclude=set())
             _kill_all(orphans)
+            self._remove_socket_locks()
             self.pidfile.unlink(missing_ok=True)
             why = "is gone" if pid is None or not _pid_exists(pid) else "is not our PostgreSQL"
             extra = f", {len(orphans)} orphaned backend(s) killed" if orphans else ""
@@ -837,9 +849,13 @@ class EmbeddedPostgres:
 
 
 def _pid_exists(pid: int) -> bool:
+    """A running process (a zombie no init has reaped yet is not one)."""
     import psutil
 
-    return psutil.pid_exists(pid)
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _tail(path: Path, lines: int = 3) -> str:
@@ -884,6 +900,16 @@ class EmbeddedRedis:
         main = _process_if_ours(pid, "redis-server", self.directory)
         others = _leftovers("redis-server", self.directory, exclude={main.pid} if main else set())
         return ([main] if main else []) + others
+
+    def check(self) -> None:
+        """A fixed COLONY_REDIS_PORT is free, or held by our own server (which is then reused)."""
+        if not self.wanted_port or not self.directory.exists():
+            if self.wanted_port:
+                check_port_free("127.0.0.1", self.wanted_port, "COLONY_REDIS_PORT")
+            return
+        if self._ours() and _read_pid(self.port_file) == self.wanted_port:
+            return
+        check_port_free("127.0.0.1", self.wanted_port, "COLONY_REDIS_PORT")
 
     def start(self, *, shared: bool) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -996,8 +1022,8 @@ class Services:
         if env.get("REDIS_URL"):
             check_redis(env["REDIS_URL"])
         if not env.get("REDIS_URL"):
-            port = _port(env, "COLONY_REDIS_PORT", 0)
-            self.redis = EmbeddedRedis(self.data.path, port)
+            self.redis = EmbeddedRedis(self.data.path, _port(env, "COLONY_REDIS_PORT", 0))
+            self.redis.check()
         if not env.get("DATABASE_URL"):
             self.postgres = EmbeddedPostgres(self.data.path)
 
