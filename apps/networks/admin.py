@@ -1,15 +1,45 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
 from apps.core.exceptions import DomainError
 
 from . import services
 from .models import Network
+from .settings_schema import SettingsInvalid, clean_settings
+
+
+class NetworkAdminForm(forms.ModelForm):
+    class Meta:
+        model = Network
+        fields = (
+            "name",
+            "slug",
+            "domain",
+            "is_default",
+            "invite_only",
+            "signup_enabled",
+            "settings",
+            "branding",
+            "from_email",
+        )
+
+    def clean_settings(self):
+        """The whole document against the schema (``settings_schema``), as the API checks it."""
+        value = self.cleaned_data.get("settings")
+        try:
+            clean_settings(value if value is not None else {}, stored={})
+        except SettingsInvalid as exc:
+            raise forms.ValidationError(
+                [f"{path}: {message}" for path, message in exc.errors.items()]
+            ) from None
+        return value
 
 
 @admin.register(Network)
 class NetworkAdmin(admin.ModelAdmin):
+    form = NetworkAdminForm
     list_display = (
         "name",
         "slug",

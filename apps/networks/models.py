@@ -5,18 +5,10 @@ from django.db import models
 
 from apps.core.models import BaseModel
 
-SETTINGS_DEFAULTS: dict[str, object] = {
-    "require_2fa": False,
-    "rate_limits": {},
-    "fee_bps": 500,
-    "deletion_grace_days": 30,
-    "attribution_days": 30,
-    # social: days an account counts as new (at most 2 links and 2 mentions per post, no media)
-    "new_account_days": 2,
-    "payout_threshold_minor": 0,
-    "default_model": "",
-    "project_quotas": {"sandboxes": 10, "storage_buckets": 5, "databases": 5},
-}
+from .settings_schema import DEFAULTS, effective_settings
+
+#: every setting and its default — the schema (``settings_schema.NetworkSettings``) is the one source
+SETTINGS_DEFAULTS: dict[str, object] = DEFAULTS
 
 domain_validator = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
@@ -67,6 +59,9 @@ class Network(BaseModel):
         return self.status == self.Status.ACTIVE
 
     def setting(self, name: str, default: object = None) -> object:
-        if name in self.settings:
-            return self.settings[name]
-        return SETTINGS_DEFAULTS.get(name, default)
+        """The effective value: the stored one when it fits the schema, else the default."""
+        cached = self.__dict__.get("_effective_settings")
+        if cached is None or cached[0] is not self.settings:
+            cached = (self.settings, effective_settings(self.settings))
+            self.__dict__["_effective_settings"] = cached
+        return cached[1].get(name, default)

@@ -7,8 +7,9 @@ from django.db import transaction
 from apps.core import audit
 from apps.core.exceptions import InvalidState, ValidationFailed
 
-from .models import SETTINGS_DEFAULTS, Network
+from .models import Network
 from .selectors import forget_host
+from .settings_schema import SettingsInvalid, clean_settings
 
 
 @transaction.atomic
@@ -64,19 +65,14 @@ def archive_network(*, actor: Any, network: Network) -> Network:
     )
 
 
-def validate_settings(data: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValidationFailed("Settings must be an object.", field="settings")
-    unknown = set(data) - set(SETTINGS_DEFAULTS)
-    if unknown:
-        raise ValidationFailed(f"Unknown settings: {', '.join(sorted(unknown))}.", field="settings")
-    for name, value in data.items():
-        expected = type(SETTINGS_DEFAULTS[name])
-        if expected is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise ValidationFailed(f"{name} must be a non-negative integer.", field="settings")
-        if expected is not int and not isinstance(value, expected):
-            raise ValidationFailed(f"{name} must be of type {expected.__name__}.", field="settings")
-    return data
+def merged_settings(*, stored: dict[str, Any], change: Any) -> dict[str, Any]:
+    """``change`` merged into the stored settings and validated whole (``settings_schema``)."""
+    try:
+        return clean_settings(change, stored=stored)
+    except SettingsInvalid as exc:
+        raise ValidationFailed(
+            str(exc), field="settings", code="invalid_settings", extra={"errors": exc.errors}
+        ) from None
 
 
 @transaction.atomic
@@ -88,7 +84,7 @@ def update_network(*, actor: Any, network: Network, **fields: Any) -> Network:
             setattr(network, name, fields[name])
             changed[name] = fields[name]
     if "settings" in fields:
-        network.settings = {**network.settings, **validate_settings(fields["settings"])}
+        network.settings = merged_settings(stored=network.settings, change=fields["settings"])
         changed["settings"] = fields["settings"]
     if changed:
         network.save()
