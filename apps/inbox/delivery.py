@@ -4,23 +4,23 @@
 an ``Event`` with ``on_commit_batch``; every event of one transaction is
 then flushed together (a mention of 1,000 members is one INSERT):
 
-1. events whose recipient blocked the actor are dropped (social's
-   ``blockers_among``: one query per distinct actor);
-2. events for the same (recipient, kind, target) merge (their distinct
+1. events for the same (recipient, kind, target) merge (their distinct
    actors newest first, the latest title/body, merged data);
-3. ONE ``INSERT … ON CONFLICT DO UPDATE`` writes them all. Its CTEs read the
+2. ONE ``INSERT … ON CONFLICT DO UPDATE`` writes them all. Its CTEs read the
    recipients and their settings (inactive users and kinds muted with
-   ``in_app: false`` are left out), the prior state of the open rows and the
+   ``in_app: false`` are left out), the blocks among them (an actor the
+   recipient blocked is dropped from the event; an event left without
+   actors is dropped: social's ``Block`` rows), the prior state of the open rows and the
    unread count before the statement. A repeat puts its actors in front of
    ``actor_ids`` (the last 5 distinct), adds the ones not among them to
    ``actor_count``, refreshes title/body/data, bumps ``last_event_at`` and
    makes the item unread (and un-snoozed) again; ``requires_action`` reopens
    the action. Rows are written in key order, so concurrent flushes lock alike;
-4. items that are new or resurfaced (read or snoozed before) go to
+3. items that are new or resurfaced (read or snoozed before) go to
    ``notify`` (same transaction, one INSERT); a repeat of an item still
    unread aggregates silently — a storm of 1,000 reactions is 1,000 cheap
    upserts and one notification;
-5. after commit, ``inbox.item`` {item, unread_count} goes to every recipient
+4. after commit, ``inbox.item`` {item, unread_count} goes to every recipient
    with a live socket (presence), in one event-loop hop.
 """
 
@@ -29,10 +29,13 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -113,6 +116,28 @@ def _merge(events: list[Event]) -> list[_Merged]:
     return list(merged.values())
 
 
+def _blocked_sql() -> str:
+    """The (blocker, blocked) pairs among this statement's recipients and actors: social's Block rows.
+
+    Read inside the upsert (no extra round trip per event); until apps.social
+    exists nobody has blocked anyone.
+    """
+    try:
+        from apps.social.models import Block
+    except ImportError:
+        return "SELECT NULL::uuid AS blocker, NULL::uuid AS blocked WHERE false"
+    table = Block._meta.db_table
+    blocker = Block._meta.get_field("blocker").column
+    blocked = Block._meta.get_field("blocked").column
+    network = Block._meta.get_field("network").column
+    # identifiers from model metadata, no input
+    return (
+        f"SELECT b.{blocker} AS blocker, b.{blocked} AS blocked FROM {table} b "  # noqa: S608
+        f"WHERE b.{network} IN (SELECT network_id FROM rc) AND b.{blocker} IN (SELECT recipient_id FROM ev) "
+        f"AND b.{blocked} IN (SELECT unnest(actor_ids) FROM ev)"
+    )
+
+
 def _tables() -> dict[str, str]:
     from apps.accounts.models import User
     from apps.preferences.models import UserSettings
@@ -121,6 +146,7 @@ def _tables() -> dict[str, str]:
         "item": InboxItem._meta.db_table,
         "user": User._meta.db_table,
         "settings": UserSettings._meta.db_table,
+        "blocked": _blocked_sql(),
     }
 
 
@@ -148,9 +174,19 @@ rc AS (
     FROM {user} u LEFT JOIN {settings} s ON s.user_id = u.id
     WHERE u.id IN (SELECT recipient_id FROM ev) AND u.is_active
 ),
+blocked AS ({blocked}),
 ok AS (
-    SELECT ev.*, rc.network_id FROM ev JOIN rc ON rc.id = ev.recipient_id
-    WHERE ev.in_app_locked OR COALESCE((rc.choices -> ev.kind ->> 'in_app')::boolean, ev.in_app_default)
+    SELECT f.*, rc.network_id FROM (
+        SELECT ev.ord, ev.id, ev.recipient_id, ev.kind, ev.target_type, ev.target_id,
+            ARRAY(SELECT u.a FROM unnest(ev.actor_ids) WITH ORDINALITY AS u(a, n)
+                  WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.blocker = ev.recipient_id AND b.blocked = u.a)
+                  ORDER BY u.n) AS actor_ids,
+            cardinality(ev.actor_ids) AS sent_actors, ev.title, ev.body, ev.target_url, ev.data,
+            ev.requires_action, ev.in_app_default, ev.in_app_locked
+        FROM ev
+    ) f JOIN rc ON rc.id = f.recipient_id
+    WHERE (f.sent_actors = 0 OR cardinality(f.actor_ids) > 0)
+        AND (f.in_app_locked OR COALESCE((rc.choices -> f.kind ->> 'in_app')::boolean, f.in_app_default))
 ),
 prev AS (
     SELECT i.id, (i.read_at IS NULL AND (i.snoozed_until IS NULL OR i.snoozed_until <= p.now)) AS counted
@@ -227,7 +263,7 @@ def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
         ev_columns=_EV_COLUMNS, rows=", ".join([_EV_ROW] * len(events)), kept=ACTOR_IDS_KEPT, **_tables()
     )
     by_key = {ev.key: ev for ev in events}
-    with connection.cursor() as cursor:
+    with _cursor(prepared=len(events) == 1) as cursor:
         cursor.execute(sql, params)
         columns = [c.name for c in cursor.description]
         rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
@@ -278,22 +314,36 @@ def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
     return out
 
 
-def _drop_blocked(events: list[Event]) -> list[Event]:
+@contextmanager
+def _cursor(*, prepared: bool) -> Iterator[Any]:
+    """A cursor; ``prepared``: the statement is bound server-side and prepared once per connection.
+
+    The upsert's CTEs cost more to plan than to run, and a single event (a
+    reaction, a reply) is the hot path: its statement text never changes, so
+    PostgreSQL plans it once per connection. Not behind a transaction-mode
+    pooler (``DATABASE_BEHIND_POOLER``), where nothing may live in a server
+    session. The cursor is Django's wrapper (query logging and counting see it).
+    """
+    if not prepared or getattr(settings, "DATABASE_BEHIND_POOLER", False):
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    raw = connection.connection
+    previous = raw.prepare_threshold
+    raw.prepare_threshold = 0  # prepare at the first execution (client-bound cursors never prepare)
     try:
-        from apps.social.selectors import blockers_among
-    except ImportError:  # social not built: nobody has blocked anyone
-        return events
-    by_actor: dict[Any, set[Any]] = defaultdict(set)
-    for ev in events:
-        if ev.actor_id is not None:
-            by_actor[ev.actor_id].add(ev.recipient_id)
-    blocked: set[tuple[Any, Any]] = set()
-    for actor_id, recipient_ids in by_actor.items():
-        for blocker in blockers_among(user_ids=recipient_ids, blocked_id=actor_id):
-            blocked.add((blocker, actor_id))
-    if not blocked:
-        return events
-    return [ev for ev in events if (ev.recipient_id, ev.actor_id) not in blocked]
+        wrapped = (
+            connection.make_debug_cursor(ServerBindingCursor(raw))
+            if connection.queries_logged
+            else connection.make_cursor(ServerBindingCursor(raw))
+        )
+        with wrapped as cursor:
+            yield cursor
+    finally:
+        raw.prepare_threshold = previous
 
 
 def _notice(d: Delivered) -> Notice:
@@ -370,36 +420,34 @@ def close_events(close: Close) -> None:
 
 def deliver_events(events: list[Event]) -> None:
     now = timezone.now()
-    events = _drop_blocked(events)
-    if not events:
-        return
     latest: dict[Any, Delivered] = {}
     unread: dict[Any, int] = {}
     notices: list[Notice] = []
     recipients: dict[Any, Recipient] = {}
     merged = _merge(events)
-    with transaction.atomic():
-        for start in range(0, len(merged), _CHUNK):
-            delivered = _upsert(merged[start : start + _CHUNK], now)
-            gained: dict[Any, int] = defaultdict(int)
-            for d in delivered:
-                gained[d.item.recipient_id] += int(d.became_unread)
-            for d in delivered:
-                rid = d.item.recipient_id
-                unread[rid] = d.item._unread_before + gained[rid]  # type: ignore[attr-defined]
-                latest[d.item.pk] = d
-                recipients[rid] = d.recipient
-                if d.became_unread and d.event.notify:
-                    notices.append(_notice(d))
-        after_notify = dispatch(notices, recipients=recipients, now=now) if notices else None
-        items = list(latest.values())
+    # no transaction of its own: each statement commits by itself (one round trip for a repeat);
+    # the flush is after-commit work already, and a crash between them loses only this delivery
+    for start in range(0, len(merged), _CHUNK):
+        delivered = _upsert(merged[start : start + _CHUNK], now)
+        gained: dict[Any, int] = defaultdict(int)
+        for d in delivered:
+            gained[d.item.recipient_id] += int(d.became_unread)
+        for d in delivered:
+            rid = d.item.recipient_id
+            unread[rid] = d.item._unread_before + gained[rid]  # type: ignore[attr-defined]
+            latest[d.item.pk] = d
+            recipients[rid] = d.recipient
+            if d.became_unread and d.event.notify:
+                notices.append(_notice(d))
+    after_notify = dispatch(notices, recipients=recipients, now=now) if notices else None
+    items = list(latest.values())
 
-        def after_commit() -> None:
-            broadcast_items([(d.item, d.event.actor) for d in items], unread)
-            if after_notify is not None:
-                after_notify()
+    def after_commit() -> None:
+        broadcast_items([(d.item, d.event.actor) for d in items], unread)
+        if after_notify is not None:
+            after_notify()
 
-        transaction.on_commit(after_commit, robust=True)
+    transaction.on_commit(after_commit, robust=True)
 
 
 def broadcast_items(items: list[tuple[InboxItem, Any]], unread: dict[Any, int]) -> None:

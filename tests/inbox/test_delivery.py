@@ -119,13 +119,20 @@ def test_a_recipient_who_blocked_the_actor_gets_nothing(deliver, people):
     assert InboxItem.objects.get().actor_ids == [bob.pk]
 
 
-def test_blocks_are_checked_with_the_social_selector(deliver, people):
-    """The real apps.social selector is the one in use (not the no-blocks fallback)."""
-    from apps.inbox import delivery
-    from apps.social import selectors
+def test_a_blocked_actor_is_left_out_of_an_aggregated_batch(deliver, people):
+    from apps.social.models import Block
 
-    assert delivery._drop_blocked.__code__.co_names  # imports blockers_among lazily
-    assert selectors.blockers_among(user_ids=[people[0].pk], blocked_id=people[1].pk) == set()
+    owner, ada, bob, cy = people
+    Block.objects.create(network=owner.network, blocker=owner, blocked=bob)
+    Block.objects.create(network=owner.network, blocker=ada, blocked=cy)  # someone else's block: irrelevant
+    with deliver.batch():
+        for actor in (ada, bob, cy):
+            deliver.queue(recipient=owner, actor=actor)
+    item = InboxItem.objects.get()
+    assert item.actor_ids == [cy.pk, ada.pk] and item.actor_count == 2
+    with deliver.batch():
+        deliver.queue(recipient=owner, actor=bob, kind="follow")
+    assert not InboxItem.objects.filter(kind="follow").exists()
 
 
 def test_a_muted_kind_creates_no_item(deliver, people):
