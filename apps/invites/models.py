@@ -59,6 +59,7 @@ class InviteWaveConfig(NetworkScopedModel):
         indexes = [
             # the beat job: due scheduled waves
             models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="invitewave_due"),
+            models.Index(fields=["network", "-id"], name="invitewave_network_id"),
         ]
 
     def __str__(self) -> str:

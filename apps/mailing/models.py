@@ -107,6 +107,7 @@ class EmailCampaign(NetworkScopedModel):
         indexes = [
             models.Index(fields=["status", "scheduled_at"], name="emailcampaign_status_sched"),
             models.Index(fields=["network", "-id"], name="emailcampaign_network_id"),
+            models.Index(fields=["network", "status", "-id"], name="emailcampaign_network_status"),
         ]
 
     def __str__(self) -> str:
@@ -183,6 +184,7 @@ class EmailSend(NetworkScopedModel):
                 fields=["campaign", "claimed_at"], condition=Q(status="sending"), name="emailsend_sending"
             ),
             models.Index(fields=["campaign", "status", "id"], name="emailsend_campaign_status"),
+            models.Index(fields=["campaign", "-id"], name="emailsend_campaign_id"),
             # soft-bounce counting per address
             models.Index(
                 fields=["email", "bounced_at"],
