@@ -170,11 +170,10 @@ class CommunityMembersViewSet(_CommunityNested):
 
     @extend_schema(request=s.MemberAddSerializer, responses={201: s.CommunityMemberSerializer})
     def create(self, request: Request, community_pk: str) -> Response:
+        community = self.community  # an unseen community is a 404 before the body is read
         serializer = s.MemberAddSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        member = services.add_member(
-            actor=request.user, community=self.community, **serializer.validated_data
-        )
+        member = services.add_member(actor=request.user, community=community, **serializer.validated_data)
         return Response(s.CommunityMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
@@ -189,11 +188,10 @@ class CommunityBansViewSet(_CommunityNested):
 
     @extend_schema(request=s.BanSerializer, responses={201: s.CommunityMemberSerializer})
     def create(self, request: Request, community_pk: str) -> Response:
+        community = self.community  # an unseen community is a 404 before the body is read
         serializer = s.BanSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        member = services.ban_member(
-            actor=request.user, community=self.community, **serializer.validated_data
-        )
+        member = services.ban_member(actor=request.user, community=community, **serializer.validated_data)
         return Response(s.CommunityMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
