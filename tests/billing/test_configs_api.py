@@ -16,7 +16,13 @@ SECRET = "sk-live-abcdefghijklmnop1234"
 
 
 def _body(**extra):
-    return {"name": "Mine", "base_url": "https://8.8.8.8/v1", "default_model": "gpt-test", "api_key": SECRET, **extra}
+    return {
+        "name": "Mine",
+        "base_url": "https://8.8.8.8/v1",
+        "default_model": "gpt-test",
+        "api_key": SECRET,
+        **extra,
+    }
 
 
 def test_create_returns_hint_never_the_key(user_client, user):
@@ -120,7 +126,11 @@ def test_list_runs_constant_queries(user_client, user, django_assert_max_num_que
 def test_verify_makes_a_one_token_call(user_client, user, llm_server):
     config = AIProviderConfigFactory(owner_user=user, base_url=llm_server.url)
     response = user_client.post(f"{URL}{config.pk}/verify/")
-    assert response.status_code == 200 and response.json()["last_verified_at"] and not response.json()["last_error"]
+    assert (
+        response.status_code == 200
+        and response.json()["last_verified_at"]
+        and not response.json()["last_error"]
+    )
     assert llm_server.requests[0].json["max_tokens"] == 1
     usage = AIUsage.objects.get()
     assert usage.feature == "verification" and usage.provider_config == config

@@ -63,7 +63,9 @@ def test_group_by_day_merges_rollup_and_today(user_client, user):
     assert by_day == {start: (2, 100), timezone.now().astimezone(UTC).date().isoformat(): (1, 5)}
 
 
-@pytest.mark.parametrize(("group_by", "field"), [("model", "model"), ("agent", "agent_id"), ("user", "user_id")])
+@pytest.mark.parametrize(
+    ("group_by", "field"), [("model", "model"), ("agent", "agent_id"), ("user", "user_id")]
+)
 def test_group_by_sums(user_client, user, network, group_by, field):
     agent = AgentFactory(network=network, agent_owner_user=user)
     AIUsageFactory(user=user, model="a", cost_micros=1)
