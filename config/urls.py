@@ -49,10 +49,6 @@ urlpatterns = [
     path("_allauth/", include("apps.accounts.headless_urls")),
     path("_allauth/", include(guarded_allauth_urls())),  # safe JSON, no half-authenticated session
     path("api/v1/", include(api_v1)),
-    path("", include("apps.invites.browser_urls")),
-    path("", include("apps.mailing.browser_urls")),
-    path("", include("apps.invites.browser_urls")),
-    path("", include("apps.mailing.browser_urls")),
     path("chat/", chat_views.chat_page, name="chat"),
     path("", include("apps.invites.browser_urls")),
     path("", include("apps.mailing.browser_urls")),
