@@ -337,9 +337,7 @@ class AgentProjectAccessListViewSet(_AgentNestedViewSet):
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
-        access = services.grant_project_access(
-            actor=request.user, agent=agent, **serializer.validated_data
-        )
+        access = services.grant_project_access(actor=request.user, agent=agent, **serializer.validated_data)
         return Response(AgentProjectAccessSerializer(access).data, status=status.HTTP_201_CREATED)
 
 

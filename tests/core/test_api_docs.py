@@ -83,7 +83,9 @@ def test_docs_page_loads_no_asset_from_outside_our_host(path):
 def test_the_external_asset_check_catches_a_cdn_link():
     html = '<link rel="stylesheet" href="https://fonts.googleapis.com/css2"><script src="//cdn.example/x.js"></script>'
     parser = _Assets()
-    parser.feed(html + '<style>@import "https://x.example/a.css"; b { background: url(/static/ok.png) }</style>')
+    parser.feed(
+        html + '<style>@import "https://x.example/a.css"; b { background: url(/static/ok.png) }</style>'
+    )
     assert external(parser.urls) == [
         "https://fonts.googleapis.com/css2",
         "//cdn.example/x.js",
