@@ -246,6 +246,7 @@ class ReactionKind(models.TextChoices):
 
 class PostReaction(NetworkScopedModel):
     Kind = ReactionKind
+    organization_field = "post__community__owner_organization"
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="reactions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -265,6 +266,7 @@ MediaKind = UploadKind  # a post's media is of its upload's kind
 
 class PostMedia(NetworkScopedModel):
     Kind = MediaKind
+    organization_field = "post__community__owner_organization"
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="media")
     upload = models.ForeignKey("core.Upload", on_delete=models.PROTECT, related_name="+")
@@ -304,6 +306,8 @@ class Tag(NetworkScopedModel):
 
 
 class PostTag(NetworkScopedModel):
+    organization_field = "post__community__owner_organization"
+
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_tags")
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="post_tags")
 
@@ -422,6 +426,7 @@ class Report(NetworkScopedModel):
 
     Reason = ReportReason
     Status = ReportStatus
+    organization_field = "community__owner_organization"
 
     reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="reports")

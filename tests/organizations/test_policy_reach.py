@@ -121,6 +121,7 @@ NOT_OWNED_BY_THE_ORGANIZATION = {
     "accounts.user": "agent_owner_organization: agents are users; the agents domain declares on its views",
     "accounts.usersession": "active_organization is the session's UI preference, not ownership",
     "apikeys.apikey": "organization limits the key (api_key_wrong_organization); the key is its user's",
+    "social.follow": "followee_organization/community is what the follower follows; the row is the follower's",
 }
 
 

@@ -220,7 +220,7 @@ class PostViewSet(_PostListBase, mixins.RetrieveModelMixin):
             OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=ReactionKind.values)
         ],
     )
-    @action(detail=True, methods=["delete"], url_path=r"reactions/(?P<kind>[a-z_]{1,20})")
+    @action(detail=True, methods=["delete"], url_path=r"reactions/(?P<kind>[^/.]{1,64})")
     def unreact(self, request: Request, pk: str | None = None, kind: str = "") -> Response:
         """Remove your reaction of this kind (idempotent)."""
         post = self.get_object()
