@@ -24,6 +24,9 @@ from apps.core.models import NetworkScopedModel
 class Agent(User):
     """Admin view of agent users (``is_ai``)."""
 
+    #: an org-owned agent is the organization's (its policy holds on the agent's rows)
+    organization_field = "agent_owner_organization"
+
     class Meta:
         proxy = True
         verbose_name = "agent"
@@ -85,6 +88,8 @@ class AgentMemoryFact(NetworkScopedModel):
 
     Kind = FactKind
     Source = FactSource
+    #: the row is its agent's (a project only places it): the agent's organization owns it
+    organization_field = "agent__agent_owner_organization"
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memory_facts")
     project = models.ForeignKey(
@@ -165,6 +170,8 @@ class AgentDecision(NetworkScopedModel):
     """Append-only "what and why" of an agent action (only ``outcome`` moves later)."""
 
     Outcome = DecisionOutcome
+    #: the row is its agent's (a project only places it): the agent's organization owns it
+    organization_field = "agent__agent_owner_organization"
 
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_decisions"
@@ -274,6 +281,8 @@ class AgentScheduledTask(NetworkScopedModel):
     """A cron expression in a timezone; beat claims due rows (SKIP LOCKED) and runs each slot once."""
 
     Status = ScheduleStatus
+    #: the row is its agent's (a project only places it): the agent's organization owns it
+    organization_field = "agent__agent_owner_organization"
 
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scheduled_tasks"
@@ -336,6 +345,8 @@ class AgentRun(NetworkScopedModel):
 
     Trigger = RunTrigger
     Status = RunStatus
+    #: the row is its agent's (a project only places it): the agent's organization owns it
+    organization_field = "agent__agent_owner_organization"
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_runs")
     trigger = models.CharField(max_length=20, choices=RunTrigger.choices)

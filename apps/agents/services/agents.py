@@ -296,7 +296,8 @@ def _release_work(agent: User, *, reason: str) -> None:
 
 
 def _move(actor: Any, agent: User, *, to: str, allowed_from: tuple[str, ...], reason: str) -> User:
-    _require_manager(actor, agent)
+    if not getattr(actor, "is_staff", False):  # staff pause / resume / disable from the admin
+        _require_manager(actor, agent)
     agent = lock_agent(agent)
     if agent.agent_status not in allowed_from:
         raise InvalidState(f"The agent is {agent.agent_status}; it cannot become {to}.")
