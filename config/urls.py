@@ -52,5 +52,6 @@ urlpatterns = [
     path("chat/", chat_views.chat_page, name="chat"),
     path("", include("apps.invites.browser_urls")),
     path("", include("apps.mailing.browser_urls")),
+    path("", include("apps.sharing.browser_urls")),
     path("", core_views.home, name="home"),
 ]

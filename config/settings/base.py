@@ -356,6 +356,8 @@ SPECTACULAR_SETTINGS = {
         "ReportStatusEnum": "apps.social.models.ReportStatus",
         "ModerationActionEnum": "apps.social.models.ModerationAction",
         "ModerationTargetEnum": "apps.social.models.ModerationTarget",
+        "ShareTargetEnum": "apps.sharing.models.ShareTarget",
+        "ShareChannelEnum": "apps.sharing.models.ShareChannel",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # the docs pages load pinned assets from our static files, never a CDN
@@ -451,6 +453,10 @@ CELERY_BEAT_SCHEDULE = {
     "social.refresh_hot_ranks": {"task": "social.refresh_hot_ranks", "schedule": timedelta(minutes=10)},
     "social.expire_bans": {"task": "social.expire_bans", "schedule": timedelta(minutes=5)},
     "social.recount": {"task": "social.recount", "schedule": crontab(hour=4, minute=40)},
+    "sharing.sync_unique_visitors": {
+        "task": "sharing.sync_unique_visitors",
+        "schedule": timedelta(minutes=10),
+    },
     # --- chat ---
     # --- agents / AI usage ---
     "agents.dispatch_due_schedules": {
@@ -666,3 +672,7 @@ API_BASE_PERMISSIONS = [
 DEFAULT_NETWORK_INVITE_ONLY = env.bool("DEFAULT_NETWORK_INVITE_ONLY", default=False)
 COLONY_ADMIN_EMAIL = env.str("COLONY_ADMIN_EMAIL", default="admin@colony.local")
 COLONY_ADMIN_PASSWORD = env.str("COLONY_ADMIN_PASSWORD", default="")
+
+# --- sharing ---
+# Days a share link's attribution cookie credits a signup (a network's ``attribution_days`` overrides).
+SHARE_ATTRIBUTION_DAYS = env.int("SHARE_ATTRIBUTION_DAYS", default=30)
