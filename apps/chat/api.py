@@ -555,6 +555,7 @@ class MessageViewSet(NetworkScopedViewSet):
             except ValueError:
                 raise ValidationFailed("conversation must be a UUID.", field="conversation") from None
         messages = selectors.search_messages(
+            qs=self.get_queryset(),
             user=request.user,
             query=query,
             conversation_id=conversation_id,

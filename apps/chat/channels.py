@@ -57,6 +57,17 @@ def community_member_roles(community_id: Any) -> dict[Any, str]:
     }
 
 
+def owning_organization_id(conversation: Conversation) -> Any:
+    """The organization owning a channel's project or community (None: user-owned, or not a channel)."""
+    if conversation.kind != Conversation.Kind.CHANNEL:
+        return None
+    if conversation.project_id is not None:
+        return conversation.project.owner_organization_id
+    if conversation.community_id is not None:
+        return conversation.community.owner_organization_id
+    return None
+
+
 def desired_members(conversation: Conversation) -> dict[Any, str]:
     """user id → role the channel's parent grants (empty for groups and direct conversations)."""
     if conversation.kind != Conversation.Kind.CHANNEL:

@@ -50,6 +50,9 @@ class MediaKind(models.TextChoices):
 
 class Conversation(NetworkScopedModel):
     Kind = ConversationKind
+    #: the organization policy (apps/organizations/policy.py) holds on a channel of an
+    #: org-owned project or community: ``organization`` mirrors the parent's owner
+    organization_field = "organization"
 
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DIRECT)
     title = models.CharField(max_length=200, null=True, blank=True)
@@ -59,6 +62,10 @@ class Conversation(NetworkScopedModel):
     )
     community = models.ForeignKey(
         "social.Community", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
+    #: a channel's parent's owning organization (kept by ``sync_channel_members``); null otherwise
+    organization = models.ForeignKey(
+        "organizations.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     #: ``<min user id>:<max user id>`` for direct conversations (one per pair)
     direct_key = models.CharField(max_length=73, null=True, blank=True)
@@ -112,6 +119,7 @@ def conversation_group(conversation_id: object) -> str:
 
 
 class ConversationMember(NetworkScopedModel):
+    organization_field = "conversation__organization"
     Role = MemberRole
     Notify = NotifyLevel
 
@@ -161,6 +169,7 @@ class ConversationMember(NetworkScopedModel):
 
 
 class Message(NetworkScopedModel):
+    organization_field = "conversation__organization"
     Kind = MessageKind
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
@@ -225,6 +234,7 @@ class Message(NetworkScopedModel):
 
 
 class MessageReaction(NetworkScopedModel):
+    organization_field = "message__conversation__organization"
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     emoji = models.CharField(max_length=64)
@@ -240,6 +250,7 @@ class MessageReaction(NetworkScopedModel):
 
 
 class ReadCursor(NetworkScopedModel):
+    organization_field = "conversation__organization"
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="cursors")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     last_read_seq = models.BigIntegerField(default=0)
@@ -258,6 +269,8 @@ class ReadCursor(NetworkScopedModel):
 
 class MessageMedia(NetworkScopedModel):
     """An attachment of a message: a ready core ``Upload``, consumed once (≤ 10 per message)."""
+
+    organization_field = "message__conversation__organization"
 
     Kind = MediaKind
 

@@ -119,15 +119,21 @@ def visible_messages(qs: QuerySet[Message], *, user: Any) -> QuerySet[Message]:
 
 
 def search_messages(
-    *, user: Any, query: str, conversation_id: Any = None, limit: int = DEFAULT_PAGE
+    *,
+    user: Any,
+    query: str,
+    conversation_id: Any = None,
+    limit: int = DEFAULT_PAGE,
+    qs: QuerySet[Message] | None = None,
 ) -> list[Message]:
-    """Full-text search (websearch syntax, english) over the caller's conversations, best first."""
+    """Full-text search (websearch syntax, english) over the caller's conversations, best first.
+
+    ``qs``: the view's queryset (network, organization policy and ``visible_messages``
+    applied); without it, the caller's network and memberships."""
     search = SearchQuery(query, search_type="websearch", config="english")
-    qs = Message.objects.filter(
-        network_id=user.network_id,
-        deleted_at__isnull=True,
-        search_vector=search,
-    ).filter(_membership(user, ref="conversation_id"))
+    if qs is None:
+        qs = visible_messages(Message.objects.filter(network_id=user.network_id), user=user)
+    qs = qs.filter(deleted_at__isnull=True, search_vector=search)
     if conversation_id is not None:
         qs = qs.filter(conversation_id=conversation_id)
     return list(

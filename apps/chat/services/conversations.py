@@ -255,6 +255,7 @@ def create_channel(*, actor: Any, project: Any, title: str, topic: str | None = 
         network_id=actor.network_id,
         kind=Kind.CHANNEL,
         project=project,
+        organization_id=project.owner_organization_id,
         title=title or project.name,
         topic=topic or None,
         created_by=actor,
@@ -280,6 +281,7 @@ def create_community_channel(
         network_id=actor.network_id,
         kind=Kind.CHANNEL,
         community=community,
+        organization_id=community.owner_organization_id,
         title=title or community.name,
         topic=topic or None,
         created_by=actor,
@@ -449,6 +451,11 @@ def update_member(
 
 def _sync(conversation: Conversation, *, actor: Any = None) -> tuple[list[Any], list[Any]]:
     conversation = _lock(conversation)
+    owner = channels.owning_organization_id(conversation)
+    if conversation.kind == Kind.CHANNEL and owner != conversation.organization_id:
+        # a transferred project: the channel is now under its new owner's policy
+        Conversation.objects.filter(pk=conversation.pk).update(organization_id=owner)
+        conversation.organization_id = owner
     wanted = channels.desired_members(conversation)
     active = set(
         ConversationMember.objects.filter(conversation=conversation, left_at__isnull=True).values_list(
