@@ -252,12 +252,16 @@ def post_for(*, network: Any, viewer: Any, pk: Any) -> Post:
 
 
 def followers_of(qs: QuerySet[Follow], *, user_id: Any) -> QuerySet[Follow]:
-    return qs.filter(followee_user_id=user_id).select_related("follower").order_by("-id")
+    return (
+        qs.filter(followee_user_id=user_id)
+        .select_related("follower", "followee_user", "followee_organization", "followee_community")
+        .order_by("-id")
+    )
 
 
 def following_of(qs: QuerySet[Follow], *, user_id: Any) -> QuerySet[Follow]:
     return (
         qs.filter(follower_id=user_id)
-        .select_related("followee_user", "followee_organization", "followee_community")
+        .select_related("follower", "followee_user", "followee_organization", "followee_community")
         .order_by("-id")
     )
