@@ -68,6 +68,45 @@ class ColonyCelery(Celery):
         return self.subclass_with_self(GracefulBeat)
 
 
+def _thread_safe_denied_join_result() -> None:
+    """Eager ``.delay()`` (the tests' default) from several threads leaves ``result.get()`` usable.
+
+    Celery's ``denied_join_result`` saves and restores one process-wide flag:
+    two eager calls that overlap in two threads (a test and its live server's
+    request thread) restore in the wrong order and leave the flag set for good,
+    so every later ``.delay().get()`` in the process raises "Never call
+    result.get() within a task!". Here the flag is restored when the last
+    overlapping call leaves.
+    """
+    import threading
+    from contextlib import contextmanager
+
+    from celery import _state
+    from celery.app import task as task_module
+
+    lock = threading.Lock()
+    depth = {"n": 0, "before": False}
+
+    @contextmanager
+    def denied_join_result():
+        with lock:
+            if depth["n"] == 0:
+                depth["before"] = _state.task_join_will_block()
+            depth["n"] += 1
+            _state._set_task_join_will_block(True)
+        try:
+            yield
+        finally:
+            with lock:
+                depth["n"] -= 1
+                if depth["n"] == 0:
+                    _state._set_task_join_will_block(depth["before"])
+
+    task_module.denied_join_result = denied_join_result
+
+
+_thread_safe_denied_join_result()
+
 app = ColonyCelery("colony")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
