@@ -471,8 +471,26 @@ CELERY_BEAT_SCHEDULE = {
     "agents.purge_guard_logs": {"task": "agents.purge_guard_logs", "schedule": crontab(hour=4, minute=30)},
     "billing.rollup_ai_usage": {"task": "billing.rollup_ai_usage", "schedule": timedelta(minutes=15)},
     # --- integrations ---
+    "integrations.expire_pending": {"task": "integrations.expire_pending", "schedule": timedelta(minutes=5)},
+    "integrations.refresh_connections": {"task": "integrations.refresh_connections", "schedule": timedelta(hours=1)},
+    "integrations.purge_logs": {"task": "integrations.purge_logs", "schedule": crontab(hour=4, minute=40)},
     # --- billing (Stripe) ---
+    "billing.report_usage": {"task": "billing.report_usage", "schedule": crontab(hour=0, minute=30)},
+    "billing.reconcile_subscriptions": {
+        "task": "billing.reconcile_subscriptions",
+        "schedule": crontab(hour=2, minute=40),
+    },
+    "billing.retry_stripe_events": {"task": "billing.retry_stripe_events", "schedule": timedelta(minutes=10)},
     # --- dispatcher / bounties ---
+    "dispatcher.tick": {"task": "dispatcher.tick", "schedule": timedelta(seconds=15)},
+    "dispatcher.reap_expired_claims": {"task": "dispatcher.reap_expired_claims", "schedule": timedelta(minutes=1)},
+    "dispatcher.finalize_accepted": {"task": "dispatcher.finalize_accepted", "schedule": timedelta(minutes=5)},
+    "dispatcher.timeout_verifications": {
+        "task": "dispatcher.timeout_verifications",
+        "schedule": timedelta(minutes=5),
+    },
+    "bounties.refund_expired_escrows": {"task": "bounties.refund_expired_escrows", "schedule": crontab(minute=15)},
+    "bounties.reconcile_ledger": {"task": "bounties.reconcile_ledger", "schedule": crontab(hour=2, minute=0)},
     # --- invites / mailing ---
     "invites.release_due_waves": {"task": "invites.release_due_waves", "schedule": timedelta(minutes=5)},
     "invites.repair_scores": {"task": "invites.repair_scores", "schedule": crontab(minute=25)},
@@ -607,6 +625,68 @@ AGENT_SCHEDULE_MAX_FAILURES = 5
 AGENT_SCHEDULE_CLAIM_BATCH = env.int("AGENT_SCHEDULE_CLAIM_BATCH", default=500)
 PROMPT_GUARD_LOG_RETENTION_DAYS = 180
 
+# --- dispatcher / bounties -------------------------------------------------------
+# Ledger assets: code → decimals, chain (None = fiat) and the least payout (minor units).
+BOUNTY_ASSETS = {
+    "USD": {"decimals": 2, "chain": None, "min_payout_minor": env.int("BOUNTY_MIN_PAYOUT_USD_MINOR", default=1000)},
+    "USDC-BASE": {
+        "decimals": 6,
+        "chain": "base",
+        "min_payout_minor": env.int("BOUNTY_MIN_PAYOUT_USDC_MINOR", default=5_000_000),
+    },
+}
+# Longest a lease may be extended by heartbeats, from the claim (seconds).
+DISPATCHER_MAX_LEASE_SECONDS = env.int("DISPATCHER_MAX_LEASE_SECONDS", default=7 * 24 * 3600)
+# Tasks matched per dispatcher tick and project.
+DISPATCHER_TICK_BATCH = env.int("DISPATCHER_TICK_BATCH", default=50)
+# http outcome checks may call private addresses (local test servers only).
+DISPATCHER_HTTP_CHECKS_ALLOW_PRIVATE = env.bool("DISPATCHER_HTTP_CHECKS_ALLOW_PRIVATE", default=False)
+
+# --- integrations --------------------------------------------------------------
+# The Composio-style provider (its URL comes from settings only; no key = provider toolkits off).
+COMPOSIO_BASE_URL = env.str("COMPOSIO_BASE_URL", default="https://backend.composio.dev")
+COMPOSIO_API_KEY = env.str("COMPOSIO_API_KEY", default="")
+COMPOSIO_WEBHOOK_SECRET = env.str("COMPOSIO_WEBHOOK_SECRET", default="")
+# toolkit=auth-config-id pairs: COMPOSIO_AUTH_CONFIGS=github=ac_123,slack=ac_456
+COMPOSIO_AUTH_CONFIGS = env.dict("COMPOSIO_AUTH_CONFIGS", default={})
+# Where the connect flow may send the browser back (origins); default: the site itself.
+INTEGRATIONS_RETURN_URL_ORIGINS = [o for o in env.list("INTEGRATIONS_RETURN_URL_ORIGINS", default=[]) if o] or [SITE_URL]
+# The built-in HTTP connector: https only, public addresses only (True lifts both: tests, local APIs);
+# optional host allowlist (empty = any public host the connection's owner names).
+INTEGRATIONS_ALLOW_PRIVATE_URLS = env.bool("INTEGRATIONS_ALLOW_PRIVATE_URLS", default=False)
+INTEGRATIONS_HTTP_ALLOWED_HOSTS = [h for h in env.list("INTEGRATIONS_HTTP_ALLOWED_HOSTS", default=[]) if h]
+INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=15.0)
+INTEGRATIONS_APPROVAL_HOURS = 24
+INTEGRATIONS_CONNECT_MINUTES = 15
+INTEGRATIONS_EXECUTING_STALE_MINUTES = env.int("INTEGRATIONS_EXECUTING_STALE_MINUTES", default=10)
+INTEGRATIONS_MAX_RESULT_BYTES = 64 * 1024
+INTEGRATIONS_LOG_RETENTION_DAYS = 90
+
+# --- billing (Stripe) ----------------------------------------------------------
+# Secret API key (sk_…) and webhook signing secret (whsec_…); empty = Stripe calls refused (409).
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# API base for the SDK (a local stub in tests; empty = Stripe's own https://api.stripe.com).
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Billing meter event name for AI overage (value in cents).
+STRIPE_METER_EVENT_NAME = env.str("STRIPE_METER_EVENT_NAME", default="ai_overage")
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="usd")
+# Monthly platform-key AI allowance of the free plan when its BillingPlan row is missing (micro-USD).
+BILLING_FREE_AI_ALLOWANCE_MICROS = env.int("BILLING_FREE_AI_ALLOWANCE_MICROS", default=1_000_000)
+# Credit top-up bounds (cents).
+BILLING_CREDIT_TOPUP_MIN_MINOR = env.int("BILLING_CREDIT_TOPUP_MIN_MINOR", default=500)
+BILLING_CREDIT_TOPUP_MAX_MINOR = env.int("BILLING_CREDIT_TOPUP_MAX_MINOR", default=1_000_000)
+# Where Checkout, the Portal and Connect onboarding send the user back.
+BILLING_CHECKOUT_SUCCESS_URL = env.str("BILLING_CHECKOUT_SUCCESS_URL", default="") or f"{SITE_URL}/billing/success"
+BILLING_CHECKOUT_CANCEL_URL = env.str("BILLING_CHECKOUT_CANCEL_URL", default="") or f"{SITE_URL}/billing/cancel"
+BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", default="") or f"{SITE_URL}/billing"
+BILLING_CONNECT_RETURN_URL = env.str("BILLING_CONNECT_RETURN_URL", default="") or f"{SITE_URL}/billing/connect/done"
+BILLING_CONNECT_REFRESH_URL = env.str("BILLING_CONNECT_REFRESH_URL", default="") or f"{SITE_URL}/billing/connect/refresh"
+# Celery retries of one Stripe event before it is marked failed (staff may reprocess).
+STRIPE_EVENT_MAX_ATTEMPTS = env.int("STRIPE_EVENT_MAX_ATTEMPTS", default=5)
+
 # --- inbox / notifications ----------------------------------------------------
 # Web Push (VAPID): the private key (base64url raw 32 bytes, or PEM) and the contact claim;
 # the public key browsers subscribe with is derived from it unless VAPID_PUBLIC_KEY is set.
@@ -622,6 +702,10 @@ PUSH_TOKEN_STALE_DAYS = env.int("PUSH_TOKEN_STALE_DAYS", default=270)
 NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=90)
 INBOX_ARCHIVED_RETENTION_DAYS = env.int("INBOX_ARCHIVED_RETENTION_DAYS", default=180)
 INBOX_READ_RETENTION_DAYS = env.int("INBOX_READ_RETENTION_DAYS", default=365)
+
+# --- sharing ---
+# Days a share link's attribution cookie credits a signup (a network's ``attribution_days`` overrides).
+SHARE_ATTRIBUTION_DAYS = env.int("SHARE_ATTRIBUTION_DAYS", default=30)
 INBOX_MARK_ALL_READ_BATCH = 1000
 INBOX_MARK_ALL_READ_BATCHES = 10
 
@@ -672,7 +756,3 @@ API_BASE_PERMISSIONS = [
 DEFAULT_NETWORK_INVITE_ONLY = env.bool("DEFAULT_NETWORK_INVITE_ONLY", default=False)
 COLONY_ADMIN_EMAIL = env.str("COLONY_ADMIN_EMAIL", default="admin@colony.local")
 COLONY_ADMIN_PASSWORD = env.str("COLONY_ADMIN_PASSWORD", default="")
-
-# --- sharing ---
-# Days a share link's attribution cookie credits a signup (a network's ``attribution_days`` overrides).
-SHARE_ATTRIBUTION_DAYS = env.int("SHARE_ATTRIBUTION_DAYS", default=30)

@@ -1,0 +1,184 @@
+"""Claims: one winner per task under concurrency, fenced leases, expiry and re-grant."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from apps.core.exceptions import Conflict, InvalidState, NotFound, PermissionDenied
+from apps.dispatcher import services
+from apps.dispatcher.models import RoadmapTask, SignalLog, TaskClaim
+from tests.accounts.factories import UserFactory
+from tests.projects.factories import ProjectFactory
+
+from .factories import RoadmapTaskFactory, contributor
+
+
+@pytest.fixture
+def project(user):
+    return ProjectFactory(owner_user=user)
+
+
+@pytest.mark.django_db
+def test_claiming_grants_a_lease_with_a_fresh_token_and_fence(user, project):
+    task = RoadmapTaskFactory(project=project)
+    claim = services.claim_task(actor=user, task=task)
+    task.refresh_from_db()
+    assert (task.status, claim.status, claim.fence, task.lease_seq) == ("claimed", "active", 1, 1)
+    assert claim.lease_expires_at > timezone.now() + timedelta(seconds=task.lease_seconds - 5)
+
+
+@pytest.mark.django_db
+def test_a_claimed_task_is_not_claimed_again(user, project):
+    task = RoadmapTaskFactory(project=project)
+    services.claim_task(actor=user, task=task)
+    agent = contributor(project)
+    with pytest.raises(InvalidState):
+        services.claim_task(actor=agent, task=task)
+    assert TaskClaim.objects.filter(task=task).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_task_waiting_on_dependencies_is_not_ready(user, project):
+    task, dep = RoadmapTaskFactory(project=project), RoadmapTaskFactory(project=project)
+    services.add_dependency(actor=user, task=task, depends_on=dep)
+    with pytest.raises(InvalidState) as err:
+        services.claim_task(actor=user, task=task)
+    assert err.value.code == "not_ready"
+
+
+@pytest.mark.django_db
+def test_claimable_by_agents_refuses_people_and_strangers_see_nothing(user, project, network):
+    task = RoadmapTaskFactory(project=project, claimable_by="agents")
+    with pytest.raises(PermissionDenied):
+        services.claim_task(actor=user, task=task)
+    with pytest.raises(NotFound):
+        services.claim_task(actor=UserFactory(network=network), task=task)  # private project: invisible
+    assert services.claim_task(actor=contributor(project), task=task).status == "active"
+
+
+@pytest.mark.django_db
+def test_a_stale_token_is_refused_and_the_current_one_heartbeats(user, project):
+    task = RoadmapTaskFactory(project=project)
+    claim = services.claim_task(actor=user, task=task)
+    with pytest.raises(Conflict) as err:
+        services.heartbeat(actor=user, claim=claim, lease_token="00000000-0000-0000-0000-000000000000")
+    assert err.value.code == "stale_lease"
+    beat = services.heartbeat(actor=user, claim=claim, lease_token=claim.lease_token)
+    assert beat.heartbeat_at is not None
+
+
+@pytest.mark.django_db
+def test_an_expired_lease_is_reaped_regranted_and_the_old_holder_cannot_submit(user, project):
+    task = RoadmapTaskFactory(project=project)
+    old = services.claim_task(actor=user, task=task)
+    TaskClaim.objects.filter(pk=old.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(Conflict) as err:  # expired, even before the reaper ran
+        services.submit_outcome(actor=user, claim=old, lease_token=old.lease_token, summary="late")
+    assert err.value.code == "stale_lease"
+    assert services.reap_expired_claims() == 1
+    task.refresh_from_db()
+    assert task.status == "open"
+    assert SignalLog.objects.filter(kind="claim_expired", task=task).count() == 1
+    new = services.claim_task(actor=user, task=task)
+    assert new.fence == old.fence + 1
+    with pytest.raises(Conflict):
+        services.heartbeat(actor=user, claim=old, lease_token=old.lease_token)
+    outcome = services.submit_outcome(actor=user, claim=new, lease_token=new.lease_token, summary="done")
+    assert outcome.status == "passed"  # no checks: waits for a person's review
+
+
+@pytest.mark.django_db
+def test_a_token_of_an_older_fence_is_refused_after_a_regrant(user, project):
+    task = RoadmapTaskFactory(project=project)
+    claim = services.claim_task(actor=user, task=task)
+    RoadmapTask.objects.filter(pk=task.pk).update(lease_seq=claim.fence + 1)  # someone re-granted the lease
+    with pytest.raises(Conflict) as err:
+        services.heartbeat(actor=user, claim=claim, lease_token=claim.lease_token)
+    assert err.value.code == "stale_lease"
+
+
+@pytest.mark.django_db
+def test_submitting_twice_is_a_conflict(user, project):
+    task = RoadmapTaskFactory(project=project)
+    claim = services.claim_task(actor=user, task=task)
+    services.submit_outcome(actor=user, claim=claim, lease_token=claim.lease_token, summary="one")
+    with pytest.raises(Conflict):
+        services.submit_outcome(actor=user, claim=claim, lease_token=claim.lease_token, summary="two")
+
+
+@pytest.mark.django_db
+def test_release_opens_the_task_and_records_a_signal(user, project):
+    task = RoadmapTaskFactory(project=project)
+    claim = services.claim_task(actor=user, task=task)
+    services.release_claim(actor=user, claim=claim, lease_token=claim.lease_token)
+    task.refresh_from_db()
+    assert task.status == "open"
+    assert SignalLog.objects.filter(kind="claim_released").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_connections_racing_for_one_task_only_one_wins(user, project):
+    task = RoadmapTaskFactory(project=project)
+    racers = [contributor(project) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def race(agent) -> None:
+        barrier.wait()
+        try:
+            services.claim_task(actor=agent, task=task)
+            results.append("won")
+        except (InvalidState, Conflict) as exc:
+            results.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race, args=(agent,)) for agent in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results)[-1] == "won" and results.count("won") == 1
+    assert TaskClaim.objects.filter(task=task).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_claimers_over_a_thousand_ready_tasks_never_claim_one_twice(user, project):
+    RoadmapTask.objects.bulk_create(
+        [
+            RoadmapTask(network=project.network, project=project, title=f"t{i}", status="open")
+            for i in range(1000)
+        ]
+    )
+    agents = [contributor(project, agent_max_concurrent_claims=1000) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    claimed: list[int] = []
+
+    def work(agent) -> None:
+        barrier.wait()
+        count = 0
+        try:
+            while True:
+                try:
+                    services.claim_next(actor=agent, project=project)
+                except NotFound:
+                    break
+                count += 1
+        finally:
+            claimed.append(count)
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(agent,)) for agent in agents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sum(claimed) == 1000
+    tasks = list(TaskClaim.objects.values_list("task_id", flat=True))
+    assert len(tasks) == 1000 and len(set(tasks)) == 1000
+    assert not RoadmapTask.objects.filter(status="open").exists()
