@@ -226,3 +226,5 @@ class AIUsageDailyAdmin(_ReadOnly):
     list_select_related = ("user", "agent", "organization")
     date_hierarchy = "day"
     show_full_result_count = False
+
+from . import stripe_admin  # noqa: E402,F401 — the Stripe screens

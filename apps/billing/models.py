@@ -321,3 +321,21 @@ class AIUsageDaily(NetworkScopedModel):
 # =============================================================================
 # Stripe (billing issue) — below this line
 # =============================================================================
+
+from .stripe_models import (  # noqa: E402,F401 — the Stripe half lives in its own module
+    BillingCheckoutSession,
+    BillingInvoice,
+    BillingPlan,
+    BillingStripeAccount,
+    CheckoutKind,
+    CheckoutStatus,
+    ConnectPayout,
+    CreditKind,
+    CreditLedgerEntry,
+    PlanCode,
+    StripeEvent,
+    SubscriptionAccount,
+    SubscriptionStatus,
+    UsageReport,
+    UsageReportStatus,
+)

@@ -20,3 +20,13 @@ def rollup_ai_usage() -> int:
     from .services.ai import rollup_ai_usage as rollup
 
     return rollup()
+
+
+# --- Stripe (own module) ---
+from .stripe_tasks import (  # noqa: E402,F401
+    process_stripe_event,
+    reconcile_subscriptions,
+    report_usage,
+    retry_stripe_events,
+    sync_seats,
+)

@@ -3,7 +3,8 @@
 Invariants (also for staff in the admin): an organization always has at
 least one owner (409 ``last_owner``); only owners grant or take away the
 owner role; agents hold only member or viewer; new members' email domains
-must be allowed by the security policy.
+must be allowed by the security policy; a live per-seat plan caps the active
+human members (409 ``seat_limit_reached``, apps/billing/services/stripe_accounts.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.billing.services.stripe_accounts import ensure_seat_available
 from apps.core.api import ensure_same_network
 from apps.core.exceptions import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from apps.core.tokens import hash_token, new_token
@@ -110,6 +112,7 @@ def add_member(
         )
     if OrganizationMember.objects.filter(organization=org, user=user).exists():
         raise Conflict("This user is already a member.", code="already_member")
+    ensure_seat_available(organization=org, adding_human=not user.is_ai)  # 409 seat_limit_reached
     if user.email:  # a pending invitation for the same person is superseded
         OrganizationMember.objects.filter(
             organization=org, status=Status.INVITED, invite_email=user.email
@@ -278,6 +281,7 @@ def accept_invitation(*, user: Any, token: str, via: AuditContext | None = None)
         )
     if OrganizationMember.objects.filter(organization=org, user=user).exists():
         raise Conflict("You are already a member of this organization.", code="already_member")
+    ensure_seat_available(organization=org)  # 409 seat_limit_reached
     invitation.user = user
     invitation.status = Status.ACTIVE
     invitation.joined_at = timezone.now()
