@@ -73,6 +73,8 @@ def _claimer(
     from apps.agents.services.schedules import dispatch_due_schedules
 
     claimed: list[str] = []
+    connection.ensure_connection()
+    out.put(("ready", 0.0, []))  # set up and connected: the timed part starts together
     start.wait()
     t0 = time.perf_counter()
     while True:

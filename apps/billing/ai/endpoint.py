@@ -9,16 +9,14 @@ network-level configs, which only staff create, may point anywhere.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.ssrf import check_public_url
 
 
 @dataclass(frozen=True)
@@ -36,46 +34,12 @@ class Endpoint:
         return f"Endpoint({self.provider}, {self.base_url})"
 
 
-def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ValidationFailed(
-            f"The host {host!r} does not resolve.", field="base_url", code="base_url_unresolvable"
-        ) from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-
-
 def check_base_url(url: str, *, allow_private: bool = False) -> str:
-    """The normalised base URL, or ``ValidationFailed`` (field ``base_url``)."""
-    url = (url or "").strip().rstrip("/")
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise ValidationFailed("Enter a valid URL.", field="base_url") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed("Enter a valid http(s) URL.", field="base_url")
-    if parts.username or parts.password:
-        raise ValidationFailed(
-            "Put credentials in the API key, not in the URL.", field="base_url", code="base_url_credentials"
-        )
-    if allow_private or settings.AI_PROVIDER_ALLOW_PRIVATE_URLS:
-        return url
-    if parts.scheme != "https":
-        raise ValidationFailed("The base URL must use https.", field="base_url", code="base_url_not_https")
-    for address in _addresses(parts.hostname):
-        mapped = getattr(address, "ipv4_mapped", None) or address
-        if not mapped.is_global or mapped.is_multicast:
-            raise ValidationFailed(
-                "The base URL resolves to a private, loopback or reserved address.",
-                field="base_url",
-                code="base_url_private",
-            )
-    return url
+    """The normalised base URL, or ``ValidationFailed`` (field ``base_url``); the rule is core's
+    (``apps.core.ssrf.check_public_url``), shared with the integrations' HTTP connector."""
+    return check_public_url(
+        url, field="base_url", allow_private=allow_private or settings.AI_PROVIDER_ALLOW_PRIVATE_URLS
+    )
 
 
 MAX_HEADERS_BYTES = 4096
