@@ -160,7 +160,9 @@ def test_provider_failure_fails_the_run_and_keeps_the_usage(user, llm_server, mo
     assert not AgentDecision.objects.exists()
 
 
-def test_tool_calls_are_recorded_and_not_executed(user, llm_server):
+def test_ungranted_tool_calls_are_recorded_and_denied(user, llm_server):
+    from apps.integrations.models import ToolExecutionLog
+
     agent = agent_with_llm(user, llm_server, agent_autonomy="autonomous")
     llm_server.enqueue(
         Reply(
@@ -169,21 +171,19 @@ def test_tool_calls_are_recorded_and_not_executed(user, llm_server):
         )
     )
     run = _run(agent, instruction="File the bug")
-    assert run.proposed_tool_calls == [
-        {"id": "call_0", "name": "github_create_issue", "arguments": {"title": "Bug"}}
-    ]
+    assert run.status == "succeeded"
+    [call] = run.proposed_tool_calls
+    assert (call["name"], call["arguments"]) == ("github_create_issue", {"title": "Bug"})
+    assert call["integration"] == {
+        "tool": "github_create_issue",
+        "status": "denied",
+        "code": "tool_not_granted",
+    }
+    assert ToolExecutionLog.objects.get(agent=agent).status == "denied"
     assert not InboxItem.objects.exists()
 
 
-def test_approval_autonomy_sends_tool_calls_for_approval(
-    user, llm_server, django_capture_on_commit_callbacks
-):
-    agent = agent_with_llm(user, llm_server, agent_autonomy="approval")
-    llm_server.enqueue(Reply(content="", tool_calls=[{"name": "deploy", "arguments": {"env": "prod"}}]))
-    with django_capture_on_commit_callbacks(execute=True):
-        run = _run(agent, instruction="Deploy")
-    item = InboxItem.objects.get(recipient=user)
-    assert item.kind == "tool_approval" and item.requires_action and item.target_id == run.pk
+# granted tool calls (executed, or sent to the connection owner for approval): tests/integrations/test_agent_tools.py
 
 
 def test_suggest_autonomy_turns_the_outcome_into_an_inbox_suggestion(

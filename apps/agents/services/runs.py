@@ -33,9 +33,11 @@ and API triggers are refused (409).
    when the call fails;
 6. tool calls: the built-in ``remember`` tool becomes memory upserts; the
    others are recorded on the run and handed to integrations
-   (``apps.integrations.services.propose_tool_calls`` when it exists —
-   until then none is executed). Autonomy ``approval`` sends them for
-   approval (inbox ``tool_approval`` to the owners); ``suggest`` turns the
+   (``apps.integrations.services.propose_tool_calls``): a call needs a live
+   grant allowing the tool (else it is logged ``denied``), runs in Celery
+   after the run commits, or — autonomy ``approval``, or the grant's policy —
+   waits for the connection owner's approval (inbox ``tool_approval``); the
+   run keeps each call's outcome. ``suggest`` turns the
    whole outcome (reply and tool calls) into an inbox suggestion to the
    owners instead of acting;
 7. output: a chat message in the output conversation
@@ -321,7 +323,9 @@ def hand_tool_calls(
         integrations = None
     propose = getattr(integrations, "propose_tool_calls", None)
     if propose is not None:
-        propose(agent=agent, run=run, tool_calls=tool_calls, require_approval=require_approval)
+        outcomes = propose(agent=agent, run=run, tool_calls=tool_calls, require_approval=require_approval)
+        for call, outcome in zip(tool_calls, outcomes or [], strict=False):
+            call["integration"] = outcome  # kept on the run record: execution id and status, or the refusal
         return "handed_to_integrations"
     if require_approval:
         for call in tool_calls:
