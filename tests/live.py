@@ -77,6 +77,12 @@ class LiveASGIServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        # A socket closed just before the stop may still be unwinding its channel-layer read
+        # (a BZPOPMIN finishes its wait); the process-wide layer would stay bound to this dead
+        # loop ("Two event loops are trying to receive()") — the next server gets a fresh one.
+        from channels.layers import channel_layers
+
+        channel_layers.backends.clear()
 
 
 @pytest.fixture

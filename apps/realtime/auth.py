@@ -9,6 +9,10 @@ second factor (``apps.accounts.permissions.account_refusal`` / ``session_refusal
 (``apps.realtime.tickets``) is redeemed once; an unknown, reused or expired
 one leaves the socket anonymous (refused), whatever cookie comes with it. A
 ticket issued to an API key needs the key to be still active at connect.
+
+A socket left anonymous is refused here, before a consumer is built (the
+handshake is answered with a close: HTTP 403): a refused client costs no
+channel-layer read.
 """
 
 from __future__ import annotations
@@ -94,7 +98,30 @@ def _query_ticket(scope) -> str | None:
     return values[0] if values else None
 
 
+#: the close code of a refused handshake (the consumer's ``CLOSE_UNAUTHENTICATED``)
+CLOSE_UNAUTHENTICATED = 4401
+
+
+async def _refuse_handshake(receive, send) -> None:
+    """Answer the handshake with a close (HTTP 403) before any consumer exists.
+
+    A refused socket then never reads the channel layer: no consumer lingers
+    on a Redis read for a socket that is already gone.
+    """
+    message = await receive()
+    if message.get("type") == "websocket.connect":
+        await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED})
+
+
 class _SessionUserMiddleware(AuthMiddleware):
+    async def __call__(self, scope, receive, send):
+        scope = dict(scope)
+        self.populate_scope(scope)
+        await self.resolve_scope(scope)
+        if scope.get("type") == "websocket" and not getattr(scope.get("user"), "is_authenticated", False):
+            return await _refuse_handshake(receive, send)
+        return await self.inner(scope, receive, send)
+
     async def resolve_scope(self, scope) -> None:
         ticket = _query_ticket(scope)
         if ticket is not None:

@@ -2,6 +2,7 @@ import time
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from apps.core import tasks, views
 from apps.core.redis import get_redis
@@ -91,7 +92,18 @@ def test_swagger_ui_and_schema_are_served(client):
 
 @pytest.mark.django_db
 def test_admin_is_colony_back_office_and_staff_only(client, user):
+    from tests.accounts.factories import UserFactory
+
+    # signed out: the admin's login is allauth's page (one login flow, issue 7 §2)
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     response = client.get("/admin/login/")
-    assert b"Colony back office" in response.content
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    # signed in, not staff: refused, not sent round a login loop
     client.force_login(user)
-    assert client.get("/admin/").status_code == 302  # not staff → login page
+    assert client.get("/admin/login/").status_code == 403
+    # staff: the branded back office
+    staff = Client()
+    staff.force_login(UserFactory(network=user.network, is_staff=True, is_superuser=True))
+    response = staff.get("/admin/")
+    assert response.status_code == 200 and b"Colony back office" in response.content

@@ -58,6 +58,16 @@ def test_connect_refuses_a_session_without_its_second_factor(live_asgi, network)
     assert _refused(f"{live_asgi.ws_url}/ws/", client.cookies["sessionid"].value)
 
 
+def test_a_refused_socket_never_reads_the_channel_layer(live_asgi, network):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()  # the process-wide layer the live server's consumers use
+    assert _refused(f"{live_asgi.ws_url}/ws/")  # anonymous
+    assert _refused(f"{live_asgi.ws_url}/ws/?ticket=unknown")
+    # refused in the auth middleware: no consumer was built, so none waits on a Redis read
+    assert layer.receive_count == 0
+
+
 def test_connect_refuses_a_suspended_account_and_a_suspended_network(live_asgi, network):
     user = UserFactory(network=network)
     cookie = _signed_in(user).cookies["sessionid"].value
