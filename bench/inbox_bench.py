@@ -254,6 +254,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000, help="items of the read-path user")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile one round of each of ours")
     args = parser.parse_args()
 
     services, env = services_and_env("bench.settings")
@@ -297,6 +298,21 @@ def main() -> int:
             for member in online:
                 presence.mark_connected(member.pk, f"bench-{member.pk}")
 
+        if args.profile:
+            import cProfile
+            import pstats
+
+            for name, fn in (
+                ("storm", lambda: storm_ours(owner, actors, post)),
+                ("fan-out", lambda: fanout_ours(actors[0], members, message)),
+            ):
+                reset()
+                keep_online()
+                profile = cProfile.Profile()
+                profile.runcall(fn)
+                print(f"\n--- profile: {name} ---")
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+            reset()
         keep_online()
         storm = compare(
             f"storm: {args.n} actors react to one post (one request each)",

@@ -174,17 +174,18 @@ rc AS (
     FROM {user} u LEFT JOIN {settings} s ON s.user_id = u.id
     WHERE u.id IN (SELECT recipient_id FROM ev) AND u.is_active
 ),
-blocked AS ({blocked}),
+blocked AS MATERIALIZED ({blocked}),
+f AS MATERIALIZED (
+    SELECT ev.ord, ev.id, ev.recipient_id, ev.kind, ev.target_type, ev.target_id,
+        ARRAY(SELECT u.a FROM unnest(ev.actor_ids) WITH ORDINALITY AS u(a, n)
+              WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.blocker = ev.recipient_id AND b.blocked = u.a)
+              ORDER BY u.n) AS actor_ids,
+        cardinality(ev.actor_ids) AS sent_actors, ev.title, ev.body, ev.target_url, ev.data,
+        ev.requires_action, ev.in_app_default, ev.in_app_locked
+    FROM ev
+),
 ok AS (
-    SELECT f.*, rc.network_id FROM (
-        SELECT ev.ord, ev.id, ev.recipient_id, ev.kind, ev.target_type, ev.target_id,
-            ARRAY(SELECT u.a FROM unnest(ev.actor_ids) WITH ORDINALITY AS u(a, n)
-                  WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.blocker = ev.recipient_id AND b.blocked = u.a)
-                  ORDER BY u.n) AS actor_ids,
-            cardinality(ev.actor_ids) AS sent_actors, ev.title, ev.body, ev.target_url, ev.data,
-            ev.requires_action, ev.in_app_default, ev.in_app_locked
-        FROM ev
-    ) f JOIN rc ON rc.id = f.recipient_id
+    SELECT f.*, rc.network_id FROM f JOIN rc ON rc.id = f.recipient_id
     WHERE (f.sent_actors = 0 OR cardinality(f.actor_ids) > 0)
         AND (f.in_app_locked OR COALESCE((rc.choices -> f.kind ->> 'in_app')::boolean, f.in_app_default))
 ),
@@ -227,12 +228,18 @@ up AS (
     RETURNING i.id, i.recipient_id, (i.xmax = 0) AS inserted, i.kind, i.actor_id, i.actor_count, i.actor_ids,
         i.target_type, i.target_id, i.title, i.body, i.target_url, i.data, i.read_at, i.archived_at,
         i.snoozed_until, i.requires_action, i.action_state, i.last_event_at, i.created_at, i.network_id
+),
+ub AS (
+    -- the statement's snapshot: the counts before this upsert
+    SELECT c.recipient_id, count(*) AS n FROM {item} c, p
+    WHERE c.recipient_id IN (SELECT recipient_id FROM ok) AND c.read_at IS NULL
+        AND c.archived_at IS NULL AND (c.snoozed_until IS NULL OR c.snoozed_until <= p.now)
+    GROUP BY c.recipient_id
 )
-SELECT up.*, prev.counted,
-    (SELECT count(*) FROM {item} c, p WHERE c.recipient_id = up.recipient_id AND c.read_at IS NULL
-        AND c.archived_at IS NULL AND (c.snoozed_until IS NULL OR c.snoozed_until <= p.now)) AS unread_before,
+SELECT up.*, prev.counted, COALESCE(ub.n, 0) AS unread_before,
     rc.email, rc.is_active, rc.choices, rc.timezone, rc.quiet_start, rc.quiet_end, rc.email_digest
 FROM up JOIN rc ON rc.id = up.recipient_id LEFT JOIN prev ON prev.id = up.id
+    LEFT JOIN ub ON ub.recipient_id = up.recipient_id
 """
 
 #: events per statement (14 parameters each; PostgreSQL allows 65,535)
