@@ -8,6 +8,7 @@ count. Removing deletes the row and, only if one was deleted, moves them back.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import connection, transaction
@@ -43,7 +44,9 @@ def _bump(post: Post, kind: str, delta: int) -> None:
         )
         row = cursor.fetchone()
     if row:
-        post.reaction_counts, post.score = row[0], row[1]
+        # Django's psycopg setup hands jsonb back as text (JSONField decodes it): decode here too
+        counts = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+        post.reaction_counts, post.score = counts, row[1]
 
 
 def _check_kind(kind: str) -> None:
