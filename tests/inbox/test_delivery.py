@@ -259,3 +259,27 @@ def test_a_batch_of_repeats_merges_with_the_existing_actors(deliver, people):
     item = InboxItem.objects.get()
     assert item.actor_count == 3
     assert item.actor_ids == [cy.pk, ada.pk, bob.pk]
+
+
+def test_purge_drops_archived_after_180_days_and_read_after_365_days_in_batches(user):
+    from apps.inbox import services as inbox_services
+    from apps.inbox.tasks import purge
+
+    from .factories import InboxItemFactory
+
+    now = timezone.now()
+
+    def item(age_days: int, **state):
+        at = now - timedelta(days=age_days)
+        return InboxItemFactory(recipient=user, last_event_at=at, **{k: at for k in state})
+
+    gone = [item(181, archived_at=True), item(200, archived_at=True), item(366, read_at=True)]
+    kept = [
+        item(179, archived_at=True),  # archived, not old enough
+        item(364, read_at=True),  # read, not old enough
+        item(400),  # unread: kept however old
+        item(1),
+    ]
+    assert inbox_services.purge(batch_size=2) == len(gone)
+    assert set(InboxItem.objects.values_list("pk", flat=True)) == {i.pk for i in kept}
+    assert purge.delay().get() == 0  # idempotent: nothing left to drop
