@@ -14,7 +14,7 @@ from django.contrib.postgres.search import SearchQuery
 from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -161,6 +161,7 @@ class AgentUpdateSerializer(_AgentFields):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
+@extend_schema_serializer(component_name="AgentReason")  # dispatcher has a ReasonSerializer too
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
