@@ -8,13 +8,12 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from apps.core.exceptions import DomainError
 
 from . import services
 from .models import AgentIntegration, PendingToolExecution, ToolExecutionLog, UserIntegration
-from .services.execution import _close_item
+from .services.execution import close_by_staff
 
 
 @admin.register(UserIntegration)
@@ -79,17 +78,11 @@ class PendingToolExecutionAdmin(admin.ModelAdmin):
         return False
 
     def _move(self, request: HttpRequest, queryset: QuerySet, to: str) -> None:
-        now = timezone.now()
-        for row in queryset.filter(status="pending"):
-            if PendingToolExecution.objects.filter(pk=row.pk, status="pending").update(
-                status=to,
-                decided_by=request.user,
-                decided_at=now,
-                decision_note=f"staff: {to}",
-                updated_at=now,
-            ):
-                _close_item(row, "dismissed")
-        messages.success(request, f"{to}: done for the pending rows selected.")
+        done = sum(
+            close_by_staff(actor=request.user, execution=row, to=to)
+            for row in queryset.filter(status="pending")
+        )
+        messages.success(request, f"{to}: {done} call(s).")
 
     @admin.action(description="Expire selected pending calls")
     def expire(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -392,6 +392,20 @@ def cancel(*, actor: Any, execution: PendingToolExecution, note: str = "") -> Pe
     return _decide(actor, execution, to=Status.CANCELLED, note=note, agent_side=True)
 
 
+def close_by_staff(*, actor: Any, execution: PendingToolExecution, to: str) -> bool:
+    """Staff expire or cancel a pending call from the admin; False when it was no longer pending."""
+    if to not in (Status.EXPIRED, Status.CANCELLED) or not getattr(actor, "is_staff", False):
+        raise ValidationFailed("Staff may expire or cancel a pending call.")
+    now = timezone.now()
+    with transaction.atomic():
+        moved = PendingToolExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
+            status=to, decided_by=actor, decided_at=now, decision_note=f"staff: {to}", updated_at=now
+        )
+        if moved:
+            _close_item(execution, "dismissed")
+    return bool(moved)
+
+
 def _finish(execution_id: Any, **fields: Any) -> None:
     now = timezone.now()
     PendingToolExecution.objects.filter(pk=execution_id, status=Status.EXECUTING).update(
