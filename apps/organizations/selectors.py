@@ -62,11 +62,31 @@ def user_organizations(
     return qs.filter(pk__in=active_organization_ids(user), archived_at__isnull=not archived)
 
 
+def inviting_organization_ids(viewer: Any) -> list[Any]:
+    """Organizations where the viewer's active role may invite (``org.members.invite``)."""
+    from . import roles
+
+    mine = OrganizationMember.objects.filter(user_id=getattr(viewer, "pk", None), status="active")
+    return [
+        m.organization_id
+        for m in mine.select_related("organization__settings")
+        if roles.org_role_allows(m.role, m.organization, "org.members.invite")
+    ]
+
+
 def visible_memberships(qs: QuerySet[OrganizationMember], *, viewer: Any) -> QuerySet[OrganizationMember]:
-    """Member rows (of a network-filtered queryset) in orgs where the viewer is an active member."""
-    return qs.filter(organization_id__in=active_organization_ids(viewer)).select_related(
-        "organization", "user"
-    )
+    """The one visibility rule of member rows, for the list and the detail alike.
+
+    Active rows: in the organizations where the viewer is an active member.
+    Pending invitations (with their email): only where the viewer's role may
+    invite — a viewer neither lists nor reads one by id (404).
+    """
+    active = OrganizationMember.Status.ACTIVE
+    invited = OrganizationMember.Status.INVITED
+    return qs.filter(
+        Q(status=active, organization_id__in=active_organization_ids(viewer))
+        | Q(status=invited, organization_id__in=inviting_organization_ids(viewer))
+    ).select_related("organization", "user")
 
 
 def active_member_user_ids(organization: Organization) -> list[Any]:

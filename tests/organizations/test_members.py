@@ -235,8 +235,8 @@ def test_members_of_an_archived_org_can_still_leave(org, user, member_of):
 def test_invited_rows_are_revoked_with_invite_permission(org, user, member_of):
     issued = services.invite_member(actor=user, organization=org, email="guest@example.com")
     viewer = member_of("viewer")
-    # viewers don't even see invitation rows of the org? they see the org, so 403 not 404
-    assert client_for(viewer).delete(member_url(issued.member)).status_code == 403
+    # a viewer does not see invitation rows at all (one visibility rule): 404, as for a stranger
+    assert client_for(viewer).delete(member_url(issued.member)).status_code == 404
     assert client_for(user).delete(member_url(issued.member)).status_code == 204
     assert actions(org)[-1] == "org.invitation.revoked"
     assert not OrganizationMember.objects.filter(pk=issued.member.pk).exists()
@@ -245,3 +245,28 @@ def test_invited_rows_are_revoked_with_invite_permission(org, user, member_of):
 def test_factory_members_follow_the_org_network(org):
     member = OrganizationMemberFactory(organization=org)
     assert member.network_id == org.network_id == member.user.network_id
+
+
+def test_a_pending_invitation_is_visible_by_id_exactly_where_the_list_shows_it(org, user, member_of):
+    """Issue 7 §10: a viewer read a pending invitation (and its email) by id though the list hid it."""
+    issued = services.invite_member(actor=user, organization=org, email="secret-guest@example.com")
+    viewer = member_of("viewer")
+    plain_member = member_of("member")
+    for person, sees in ((user, True), (viewer, False), (plain_member, False)):
+        client = client_for(person)
+        listed = {r["id"] for r in client.get(members_url(org)).json()["results"]}
+        detail = client.get(member_url(issued.member))
+        assert (str(issued.member.pk) in listed) is sees
+        assert detail.status_code == (200 if sees else 404), (person, detail.content)
+        assert (b"secret-guest@example.com" in detail.content) is sees
+        assert client.patch(member_url(issued.member), {"role": "viewer"}, format="json").status_code in (
+            (200, 400, 409) if sees else (404,)
+        )
+    # a member may invite when the organization allows it: then they see invitations, list and detail
+    org.settings.members_can_invite = True
+    org.settings.save()
+    client = client_for(plain_member)
+    assert str(issued.member.pk) in {r["id"] for r in client.get(members_url(org)).json()["results"]}
+    assert client.get(member_url(issued.member)).status_code == 200
+    # active rows stay visible to every member
+    assert client_for(viewer).get(member_url(_membership(org, plain_member))).status_code == 200

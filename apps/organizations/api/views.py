@@ -23,7 +23,7 @@ from apps.core.models import AuditEvent
 from .. import roles, selectors, services
 from ..audit import audit_context
 from ..models import Organization, OrganizationMember, OrganizationSecurityPolicy, OrganizationSettings
-from ..permissions import OrganizationPermission, request_role
+from ..permissions import OrganizationPermission
 from .serializers import (
     AcceptedInvitationSerializer,
     AcceptInvitationSerializer,
@@ -154,14 +154,13 @@ class OrganizationMemberListViewSet(_OrgNestedViewSet, mixins.ListModelMixin):
     org_permissions = {"list": "org.view", "create": "org.members.invite"}
 
     def scope_queryset(self, qs: QuerySet[OrganizationMember]) -> QuerySet[OrganizationMember]:
-        org = self.organization
-        qs = qs.filter(organization=org).select_related("user")
-        may_invite = roles.org_role_allows(request_role(self.request, org), org, "org.members.invite")
+        # the detail's rule (selectors.visible_memberships): invitations only for those who may invite
+        qs = selectors.visible_memberships(
+            qs.filter(organization=self.organization), viewer=self.request.user
+        )
         wanted = self.request.query_params.get("status")
-        if wanted == OrganizationMember.Status.INVITED:
-            qs = qs.filter(status=wanted) if may_invite else qs.none()
-        elif wanted == OrganizationMember.Status.ACTIVE or not may_invite:
-            qs = qs.filter(status=OrganizationMember.Status.ACTIVE)
+        if wanted in (OrganizationMember.Status.INVITED, OrganizationMember.Status.ACTIVE):
+            qs = qs.filter(status=wanted)
         wanted_role = self.request.query_params.get("role")
         if wanted_role in roles.ALL_ROLES:
             qs = qs.filter(role=wanted_role)
