@@ -90,7 +90,7 @@ def sql_counts(s: dict) -> dict[str, tuple[int, int]]:
             with CaptureQueriesContext(connection) as ctx:
                 response = client.get(ours)
             assert response.status_code == 200, (ours, response.status_code, response.content[:300])
-            out.setdefault(label.split()[0] + " " + label.split()[1], []).append(len(ctx.captured_queries))
+            out.setdefault(label.rsplit(maxsplit=1)[0].strip(), []).append(len(ctx.captured_queries))
     return {k: tuple(v) for k, v in out.items()}
 
 

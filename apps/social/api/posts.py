@@ -1,8 +1,9 @@
 """``/feed/``, ``/posts/`` (+ thread, replies, reactions, moderation verbs), ``/tags/``.
 
 Every list is one query shape from ``selectors`` plus the fixed prefetches of
-``with_post_relations`` and one query for the communities the caller
-moderates: the SQL count does not grow with ``page_size``.
+``with_post_relations`` (and, only when a page shows a hidden post, one query
+for the communities the caller moderates): the SQL count does not grow with
+``page_size``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class _PostListBase(NetworkScopedViewSet, mixins.ListModelMixin):
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        context["moderated"] = self._moderated
+        # lazy: the one query runs only when a page holds a hidden post (most pages hold none)
+        context["moderated"] = lambda post: self._moderated(post)
         return context
 
     @cached_property

@@ -135,7 +135,10 @@ def set_post_tags(*, post: Post, tags: list[Tag], counted: bool) -> None:
         if counted:
             Tag.objects.filter(pk__in=removed).update(post_count=Greatest(F("post_count") - 1, Value(0)))
     if added:
-        PostTag.objects.bulk_create([PostTag(network_id=post.network_id, post=post, tag_id=t) for t in added])
+        # in the order given (ids are time-ordered: the post shows its tags as written)
+        PostTag.objects.bulk_create(
+            [PostTag(network_id=post.network_id, post=post, tag=t) for t in tags if t.pk in added]
+        )
         if counted:
             Tag.objects.filter(pk__in=added).update(post_count=F("post_count") + 1)
 
