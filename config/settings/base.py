@@ -219,7 +219,7 @@ def channel_layer_host(url: str) -> dict:
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "apps.core.channel_layer.RedisChannelLayer",  # cancel-safe receive on 3.11
         "CONFIG": {"hosts": [channel_layer_host(REDIS_URL)], "prefix": "colony:asgi", "capacity": 500},
     }
 }
