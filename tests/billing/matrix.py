@@ -101,3 +101,8 @@ def _provider_config_secrets(ctx) -> None:
         api_key="sk-walk-secret-0123456789abcdef",
         extra_headers='{"X-Walk": "hdr-walk-secret-42"}',
     )
+
+
+# --- the Stripe routes (own module) -------------------------------------------------------
+
+from . import stripe_matrix  # noqa: E402,F401
