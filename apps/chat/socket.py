@@ -2,7 +2,7 @@
 
 Registered with ``apps.realtime.dispatch`` from ``ChatConfig.ready``:
 
-* ``{"type": "message.send", "conversation_id", "body", "client_id", "reply_to"?}`` →
+* ``{"type": "message.send", "conversation_id", "body", "client_id", "reply_to"?, "media"?}`` →
   ``send_message``; answered with ``message.ack`` (the stored message, with its
   seq; ``duplicate: true`` for a repeated ``client_id``). Everyone in the
   conversation, the sender's other sockets included, gets ``message.created``
@@ -41,6 +41,22 @@ def _checked_uuid(frame: dict[str, Any], name: str, *, required: bool = True) ->
     raise ValidationFailed(f"{name} must be a UUID.", field=name)
 
 
+def _media_ids(frame: dict[str, Any]) -> list[uuid.UUID]:
+    """``media``: up to 10 ready upload ids (the service checks they are the sender's)."""
+    raw = frame.get("media")
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > 10:
+        raise ValidationFailed("media is a list of at most 10 upload ids.", field="media")
+    ids = []
+    for value in raw:
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            raise ValidationFailed("media holds upload ids.", field="media") from None
+    return ids
+
+
 @database_sync_to_async
 def _send(user: Any, frame: dict[str, Any]) -> dict[str, Any]:
     conversation_id = _checked_uuid(frame, "conversation_id")
@@ -53,6 +69,7 @@ def _send(user: Any, frame: dict[str, Any]) -> dict[str, Any]:
         body=body,
         client_id=_checked_uuid(frame, "client_id", required=False),
         reply_to=_checked_uuid(frame, "reply_to", required=False),
+        media=_media_ids(frame) or None,
     )
     return {
         "type": "message.ack",

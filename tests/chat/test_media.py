@@ -64,3 +64,21 @@ def test_someone_elses_or_a_used_upload_is_refused_and_nothing_is_stored(user):
 def test_a_message_may_be_only_attachments(user):
     message = services.send_message(actor=user, conversation=direct(user), body="", media=[png(user).pk])
     assert message.body == "" and message.media.count() == 1
+
+
+def test_a_socket_send_carries_media_and_bad_media_is_a_field_error(user):
+    from apps.chat.socket import _send
+
+    send_frame = _send.func  # the sync body behind database_sync_to_async
+    conversation = direct(user)
+    upload = png(user)
+    ack = send_frame(
+        user,
+        {"conversation_id": str(conversation.pk), "body": "", "client_id": None, "media": [str(upload.pk)]},
+    )
+    assert [m["kind"] for m in ack["message"]["media"]] == ["image"]
+    for bad in ("x", ["not-a-uuid"], [str(upload.pk)] * 11):
+        with pytest.raises(ValidationFailed) as error:
+            send_frame(user, {"conversation_id": str(conversation.pk), "body": "hi", "media": bad})
+        assert error.value.field == "media"
+    assert Message.objects.count() == 1
