@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -29,6 +30,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 class _Offline:
+    @extend_schema(exclude=True)  # the pages themselves are not API operations (as spectacular's own)
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().get(request, *args, **kwargs)  # type: ignore[misc]
         response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

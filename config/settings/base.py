@@ -358,6 +358,8 @@ SPECTACULAR_SETTINGS = {
         "ModerationTargetEnum": "apps.social.models.ModerationTarget",
         "ShareTargetEnum": "apps.sharing.models.ShareTarget",
         "ShareChannelEnum": "apps.sharing.models.ShareChannel",
+        "OrganizationMemberRoleEnum": "apps.organizations.models.OrganizationMemberRole",
+        "ProjectVisibilityEnum": "apps.projects.models.ProjectVisibility",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # the docs pages load pinned assets from our static files, never a CDN
