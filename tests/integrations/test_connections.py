@@ -154,3 +154,16 @@ def test_provider_webhook_is_signed_recorded_once_and_applied(
     assert dup.json()["status"] == "duplicate"
     assert InboundWebhook.objects.get().status == "processed"
     assert UserIntegration.objects.get().status == "expired"
+
+
+def test_jobs_refresh_connections_and_expire_connect_flows(user, user_client, saas):
+    from apps.integrations.tasks import expire_pending, refresh_connections
+
+    integration = github_grant(user).user_integration
+    saas.accounts[integration.external_account_id] = "EXPIRED"
+    assert refresh_connections() == 1
+    assert UserIntegration.objects.get(pk=integration.pk).status == "expired"
+    _start(user_client)
+    PendingIntegration.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert expire_pending() == 1
+    assert PendingIntegration.objects.get().status == "expired"
