@@ -1,0 +1,186 @@
+"""The shared request path stays at its floor (issue 8), and keeps every rule while it does.
+
+* A warm ``GET /api/v1/me/`` runs no SQL and at most three Redis round trips
+  (session signed in through the real login form, and an API key), counted
+  on the real connections to the real Redis — so the path cannot silently
+  regress.
+* The faster paths keep every rule: a revoked session, a suspended user or
+  network, a changed password, a removed 2FA device and a stale cached user
+  take effect within the promised bound (immediately on the write paths
+  that send the invalidation; a row changed behind the ORM's back within
+  the principal cache's 60 s TTL).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+import redis.connection
+from django.test import Client
+from django.utils import timezone
+
+from apps.accounts import principals
+from apps.accounts.models import User, UserSession
+from apps.core.redis import get_redis
+from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.helpers import enable_totp, totp_code
+
+pytestmark = pytest.mark.django_db
+
+
+@contextmanager
+def redis_round_trips():
+    """Count the round trips this process makes to Redis: one per packed send (a pipeline is one)."""
+    calls: list[int] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        calls.append(1)
+        return original(self, command, check_health)
+
+    redis.connection.AbstractConnection.send_packed_command = counting
+    try:
+        yield calls
+    finally:
+        redis.connection.AbstractConnection.send_packed_command = original
+
+
+def _signed_in(user) -> Client:
+    client = Client()
+    response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+    assert UserSession.objects.filter(user=user).exists()
+    return client
+
+
+def _api_key_client(user) -> Client:
+    from apps.apikeys.services import create_api_key
+
+    issued = create_api_key(actor=user, name="bench", scopes=["profile:read"])
+    return Client(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+
+
+def _warm(client: Client, n: int = 3) -> None:
+    for _ in range(n):
+        assert client.get("/api/v1/me/").status_code == 200
+
+
+# --- the floor ------------------------------------------------------------------------------
+
+
+def test_a_warm_session_me_runs_no_sql_and_at_most_three_redis_round_trips(
+    network, django_assert_num_queries
+):
+    user = UserFactory(network=network)
+    client = _signed_in(user)
+    _warm(client)
+    with django_assert_num_queries(0), redis_round_trips() as trips:
+        response = client.get("/api/v1/me/")
+    assert response.status_code == 200 and response.json()["id"] == str(user.pk)
+    assert len(trips) <= 3, f"{len(trips)} Redis round trips"
+
+
+def test_a_warm_api_key_me_runs_no_sql_and_at_most_three_redis_round_trips(
+    network, django_assert_num_queries
+):
+    user = UserFactory(network=network)
+    client = _api_key_client(user)
+    _warm(client)
+    with django_assert_num_queries(0), redis_round_trips() as trips:
+        response = client.get("/api/v1/me/")
+    assert response.status_code == 200 and response.json()["id"] == str(user.pk)
+    assert len(trips) <= 3, f"{len(trips)} Redis round trips"
+
+
+def test_a_cold_principal_costs_one_query_and_is_cached_for_the_ttl(network, django_assert_max_num_queries):
+    user = UserFactory(network=network)
+    client = _signed_in(user)
+    _warm(client)
+    get_redis().delete(principals.user_key(user.pk), principals.network_key(network.pk))
+    with django_assert_max_num_queries(1):
+        assert client.get("/api/v1/me/").status_code == 200
+    assert 0 < get_redis().ttl(principals.user_key(user.pk)) <= principals.TTL
+    assert 0 < get_redis().ttl(principals.network_key(network.pk)) <= principals.TTL
+
+
+# --- the rules the cache must not bend -------------------------------------------------------
+
+
+def test_a_revoked_session_is_refused_on_the_next_request(network, django_capture_on_commit_callbacks):
+    from apps.accounts import services
+
+    user = UserFactory(network=network)
+    client = _signed_in(user)
+    _warm(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.revoke_sessions(user=user, sessions=list(UserSession.objects.filter(user=user)))
+    assert client.get("/api/v1/me/").status_code in (401, 403)
+
+
+def test_a_suspended_user_is_refused_on_the_next_request(network, django_capture_on_commit_callbacks):
+    from apps.accounts import services
+
+    staff = UserFactory(network=network, is_staff=True)
+    user = UserFactory(network=network)
+    session_client, key_client = _signed_in(user), _api_key_client(user)
+    _warm(session_client)
+    _warm(key_client)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.suspend_user(actor=staff, user=user, reason="test")
+    assert session_client.get("/api/v1/me/").status_code in (401, 403)
+    assert key_client.get("/api/v1/me/").status_code in (401, 403)
+
+
+def test_a_suspended_network_is_refused_on_the_next_request(network, django_capture_on_commit_callbacks):
+    user = UserFactory(network=network)
+    session_client, key_client = _signed_in(user), _api_key_client(user)
+    _warm(session_client)
+    _warm(key_client)
+    network.status = "suspended"
+    with django_capture_on_commit_callbacks(execute=True):
+        network.save()
+    assert session_client.get("/api/v1/me/").status_code in (401, 403)
+    assert key_client.get("/api/v1/me/").status_code in (401, 403)
+
+
+def test_a_changed_password_ends_the_other_sessions_on_their_next_request(
+    network, django_capture_on_commit_callbacks
+):
+    user = UserFactory(network=network)
+    client = _signed_in(user)
+    _warm(client)
+    user = User.objects.get(pk=user.pk)
+    user.set_password("another-password-5678")
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
+    assert client.get("/api/v1/me/").status_code in (401, 403)
+
+
+def test_a_removed_second_factor_shows_on_the_next_request(network, django_capture_on_commit_callbacks):
+    from apps.accounts import twofactor
+
+    user = UserFactory(network=network)
+    device, _ = enable_totp(user)
+    client = Client()
+    response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.post("/accounts/2fa/authenticate/", {"code": totp_code(device)}).status_code == 302
+    assert client.get("/api/v1/me/").json()["has_2fa"] is True
+    _warm(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        twofactor.disable_two_factor(user=user, code=totp_code(device))
+    assert client.get("/api/v1/me/").json()["has_2fa"] is False
+
+
+def test_a_row_changed_behind_the_orm_shows_once_the_cached_user_expires(network):
+    """A raw UPDATE sends no invalidation: the cached user serves until its TTL (≤ 60 s), then the row."""
+    user = UserFactory(network=network, display_name="Before")
+    client = _signed_in(user)
+    _warm(client)
+    User.objects.filter(pk=user.pk).update(
+        display_name="After", suspended_until=timezone.now() + timezone.timedelta(days=1)
+    )
+    assert 0 < get_redis().ttl(principals.user_key(user.pk)) <= 60  # the promised bound
+    get_redis().delete(principals.user_key(user.pk))  # what the TTL does at the latest
+    assert client.get("/api/v1/me/").status_code in (401, 403)
