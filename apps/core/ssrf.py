@@ -9,7 +9,8 @@ provider base URLs, integration HTTP endpoints):
   reserved or multicast ranges; IPv4-mapped IPv6 unwrapped). Errors are
   ``ValidationFailed`` on ``field`` with codes ``<field>_not_https``,
   ``<field>_private``, ``<field>_unresolvable``, ``<field>_credentials``.
-* ``public_client(...)`` — at call time: an ``httpx.Client`` whose TCP
+* ``public_client(...)`` (``httpx``) / ``public_transport_httpx2(...)`` (the ``openai`` SDK's
+  ``httpx2``) — at call time: an ``httpx.Client`` whose TCP
   connections resolve the host themselves, refuse (``UnsafeAddress``) any
   non-global address and connect to the address they checked, so a DNS
   answer that changes between the check and the connect (rebinding) cannot
@@ -94,30 +95,49 @@ def check_public_url(
     return url
 
 
-class _PublicOnlyBackend(SyncBackend):
-    """httpcore's socket backend, connecting only to a checked global address of the host."""
+def _public_only(base: type, connect_error: type) -> type:
+    """A subclass of an httpcore(-compatible) socket backend that connects only to checked global addresses."""
 
-    def __init__(self, *, allow_private: bool) -> None:
-        self.allow_private = allow_private
+    class PublicOnlyBackend(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *, allow_private: bool) -> None:
+            self.allow_private = allow_private
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        if self.allow_private:
-            return super().connect_tcp(host, port, timeout, local_address, socket_options)
-        try:
-            addresses = resolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"{host} does not resolve") from exc
-        if not addresses or not all(is_public_address(a) for a in addresses):
-            raise UnsafeAddress(f"{host} resolves to a private, loopback or reserved address")
-        # connect to the address just checked, not to a second DNS answer
-        return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            if self.allow_private:
+                return super().connect_tcp(host, port, timeout, local_address, socket_options)
+            try:
+                addresses = resolve(host, port)
+            except (OSError, UnicodeError) as exc:
+                raise connect_error(f"{host} does not resolve") from exc
+            if not addresses or not all(is_public_address(a) for a in addresses):
+                raise UnsafeAddress(f"{host} resolves to a private, loopback or reserved address")
+            # connect to the address just checked, not to a second DNS answer
+            return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+
+    return PublicOnlyBackend
+
+
+_PublicOnlyBackend = _public_only(SyncBackend, httpcore.ConnectError)
+
+
+def public_transport_httpx2(*, allow_private: bool = False) -> Any:
+    """The same rule for ``httpx2`` (the HTTP stack of the ``openai`` SDK): a transport for its client."""
+    import httpcore2
+    import httpx2
+    from httpcore2._backends.sync import SyncBackend as SyncBackend2
+
+    transport = httpx2.HTTPTransport(retries=0)
+    transport._pool._network_backend = _public_only(SyncBackend2, httpcore2.ConnectError)(
+        allow_private=allow_private
+    )
+    return transport
 
 
 def public_client(

@@ -49,3 +49,20 @@ def test_billing_base_urls_follow_the_same_rule():
     with pytest.raises(ValidationFailed) as exc:
         check_base_url("https://169.254.169.254/v1")
     assert (exc.value.field, exc.value.code) == ("base_url", "base_url_private")
+
+
+def test_llm_calls_connect_only_to_public_addresses_even_if_the_check_is_passed(llm_server, settings):
+    """The openai SDK client is built on the same backend: a host that resolves to loopback at connect
+    time (DNS rebinding after the save-time check) is refused before any byte is sent."""
+    import openai
+
+    from apps.billing.ai.client import _client
+    from apps.billing.ai.endpoint import Endpoint
+
+    settings.AI_PROVIDER_ALLOW_PRIVATE_URLS = False
+    endpoint = Endpoint(
+        base_url=llm_server.url.replace("127.0.0.1", "localhost"), api_key="k", provider="openai"
+    )
+    with pytest.raises(openai.APIConnectionError):
+        _client(endpoint).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert not llm_server.requests

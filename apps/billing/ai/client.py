@@ -19,6 +19,8 @@ import httpx2
 import openai
 from django.conf import settings
 
+from apps.core.ssrf import public_transport_httpx2
+
 from .endpoint import Endpoint, check_base_url
 from .errors import ProviderError, ProviderTimeout
 
@@ -61,18 +63,24 @@ def _client(endpoint: Endpoint) -> openai.OpenAI:
         settings.AI_PROVIDER_TIMEOUT_SECONDS,
         settings.AI_PROVIDER_CONNECT_TIMEOUT_SECONDS,
         settings.AI_PROVIDER_MAX_RETRIES,
+        endpoint.allow_private or settings.AI_PROVIDER_ALLOW_PRIVATE_URLS,
     )
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(cache_key)
         if client is not None:
             _CLIENTS.move_to_end(cache_key)
             return client
+        allow_private = endpoint.allow_private or settings.AI_PROVIDER_ALLOW_PRIVATE_URLS
         client = openai.OpenAI(
             base_url=endpoint.base_url,
             api_key=endpoint.api_key or "none",
             default_headers=endpoint.headers or None,
             timeout=timeout,
             max_retries=settings.AI_PROVIDER_MAX_RETRIES,
+            # every connect re-resolves and refuses private addresses (no DNS-rebinding window)
+            http_client=openai.DefaultHttpxClient(
+                transport=public_transport_httpx2(allow_private=allow_private), timeout=timeout
+            ),
         )
         _CLIENTS[cache_key] = client
         while len(_CLIENTS) > _MAX_CLIENTS:
