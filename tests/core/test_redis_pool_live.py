@@ -1,0 +1,58 @@
+"""One Redis pool per process, seen from the Redis server (``CLIENT LIST``) under a live uvicorn.
+
+Before issue 8 every request built a new client, pool and TCP connection
+(with its ``HELLO``/``CLIENT SETINFO``/``SELECT`` handshake) and left it open
+until garbage collection. Now N requests — session, API key, health — add no
+more connections than the pool holds, and once warm no request opens one.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from apps.core.redis import CLIENT_NAME, get_redis, pool_size
+from tests.accounts.factories import PASSWORD, UserFactory
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+def _our_connection_ids() -> set[str]:
+    """Connections this project's pools opened (named ``colony``), by server-side id."""
+    return {str(c["id"]) for c in get_redis().client_list() if c.get("name") == CLIENT_NAME}
+
+
+def test_requests_to_a_live_server_reuse_the_process_pool(live_asgi, network):
+    from apps.apikeys.services import create_api_key
+
+    user = UserFactory(network=network)
+    token = create_api_key(actor=user, name="pool", scopes=["profile:read"]).token
+    with httpx.Client(base_url=live_asgi.url, follow_redirects=False) as browser:
+        browser.get("/accounts/login/")
+        response = browser.post(
+            "/accounts/login/",
+            data={
+                "login": user.email,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
+            headers={"Referer": live_asgi.url + "/accounts/login/"},
+        )
+        assert response.status_code == 302, response.text
+        with httpx.Client(base_url=live_asgi.url, headers={"Authorization": f"Bearer {token}"}) as app:
+
+            def burst(n: int) -> None:
+                for _ in range(n):
+                    assert browser.get("/api/v1/me/").status_code == 200
+                    assert app.get("/api/v1/me/").status_code == 200
+                    assert app.get("/healthz").status_code == 200
+
+            before = _our_connection_ids()
+            burst(5)  # warm: the pool opens what it needs
+            warm = _our_connection_ids()
+            burst(40)
+            after = _our_connection_ids()
+
+    assert len(after - before) <= pool_size()
+    assert after - warm == set(), "a warm request opened a new Redis connection"
+    assert len(after) <= len(warm)  # nothing left lingering either
