@@ -408,6 +408,34 @@ def add_wallet(
     )
 
 
+@transaction.atomic
+def update_wallet(*, actor: Any, wallet: BountyWallet, label: str | None = None,
+                  is_default: bool | None = None) -> BountyWallet:  # fmt: skip
+    wallet = BountyWallet.objects.select_for_update().get(pk=wallet.pk)
+    if label is not None:
+        wallet.label = label
+    if is_default:
+        others = BountyWallet.objects.filter(network_id=wallet.network_id, chain=wallet.chain, is_default=True,
+                                             owner_user_id=wallet.owner_user_id,
+                                             owner_organization_id=wallet.owner_organization_id)  # fmt: skip
+        others.exclude(pk=wallet.pk).update(is_default=False)
+        wallet.is_default = True
+    elif is_default is False:
+        wallet.is_default = False
+    wallet.save(update_fields=["label", "is_default", "updated_at"])
+    return wallet
+
+
+@transaction.atomic
+def disable_wallet(*, actor: Any, wallet: BountyWallet) -> BountyWallet:
+    """Wallets are never deleted (ledger rows point at them): disabled, no more payouts."""
+    BountyWallet.objects.filter(pk=wallet.pk).update(
+        status=WalletStatus.DISABLED, is_default=False, verification_nonce=None, updated_at=timezone.now()
+    )
+    wallet.refresh_from_db()
+    return wallet
+
+
 def wallet_message(wallet: BountyWallet) -> str:
     return f"Colony wallet verification\naddress: {wallet.address}\nnonce: {wallet.verification_nonce}"
 
@@ -427,6 +455,7 @@ def challenge_wallet(*, actor: Any, wallet: BountyWallet) -> str:
 def verify_wallet(*, actor: Any, wallet: BountyWallet, signature: str) -> BountyWallet:
     from eth_account import Account
     from eth_account.messages import encode_defunct
+    from eth_utils.exceptions import ValidationError as SignatureShapeError
 
     wallet = BountyWallet.objects.select_for_update().get(pk=wallet.pk)
     if wallet.chain not in EVM_CHAINS:
@@ -435,7 +464,7 @@ def verify_wallet(*, actor: Any, wallet: BountyWallet, signature: str) -> Bounty
         raise InvalidState("Ask for a challenge first.", code="no_challenge")
     try:
         signer = Account.recover_message(encode_defunct(text=wallet_message(wallet)), signature=signature)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, SignatureShapeError) as exc:
         raise ValidationFailed(
             "The signature is not valid.", field="signature", code="invalid_signature"
         ) from exc

@@ -38,6 +38,8 @@ def test_a_signature_by_another_key_does_not_verify(user):
     with pytest.raises(ValidationFailed):
         services.verify_wallet(actor=user, wallet=wallet, signature=bad)
     with pytest.raises(ValidationFailed):
+        services.verify_wallet(actor=user, wallet=wallet, signature="0x00")  # not 65 bytes
+    with pytest.raises(ValidationFailed):
         services.verify_wallet(actor=user, wallet=wallet, signature="0xnothex")
     assert BountyWallet.objects.get(pk=wallet.pk).status == "unverified"
 
