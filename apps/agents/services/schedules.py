@@ -277,10 +277,14 @@ def run_task_now(*, actor: Any, task: AgentScheduledTask) -> AgentRun:
 
 
 def _enqueue(run_ids: list[Any]) -> None:
+    from config.celery import app
+
     from ..tasks import execute_run
 
-    for run_id in run_ids:
-        execute_run.delay(str(run_id))
+    # one producer (one broker connection) for the whole batch: about half the cost of .delay() per run
+    with app.producer_or_acquire() as producer:
+        for run_id in run_ids:
+            execute_run.apply_async((str(run_id),), producer=producer)
 
 
 def dispatch_due_schedules(*, now: datetime | None = None, limit: int | None = None) -> int:
