@@ -311,9 +311,10 @@ def hand_tool_calls(
 ) -> str:
     """The integrations hook: proposed calls go to ``apps.integrations.services.propose_tool_calls``.
 
-    Until integrations provide it nothing is executed: the calls stay on the
-    run record (``proposed``), and with approval autonomy the owners get a
-    ``tool_approval`` inbox item per call. Returns what happened.
+    Integrations check the grant, queue the call (Celery, after this run commits) or send it for
+    approval, and return each call's outcome, kept on the run record. Without an integrations app
+    (the fallback below) nothing is executed and approval autonomy tells the owners per call.
+    Returns what happened.
     """
     if not tool_calls:
         return "none"
