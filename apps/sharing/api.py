@@ -12,13 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.serializers import FastReadMixin
 from apps.social.api.serializers import UserBriefSerializer
 
 from . import services, targets
 from .models import Share, ShareChannel, ShareTarget
 
 
-class ShareSerializer(serializers.ModelSerializer):
+class ShareSerializer(FastReadMixin, serializers.ModelSerializer):
     sharer = UserBriefSerializer(read_only=True)
     url = serializers.SerializerMethodField(help_text="The short link to hand out (/s/{code})")
 

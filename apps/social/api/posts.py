@@ -181,7 +181,11 @@ class PostViewSet(_PostListBase, mixins.RetrieveModelMixin):
     @action(detail=True, methods=["get"])
     def thread(self, request: Request, pk: str | None = None) -> Response:
         """Every reply in this post's thread, oldest first (tombstones keep their place)."""
-        post = self.get_object()
+        # the scoped row without the list prefetches: only its thread root is needed
+        post = self.get_queryset().prefetch_related(None).filter(pk=_uuid(pk)).first()
+        if post is None:
+            raise NotFound()
+        self.check_object_permissions(request, post)
         root = post.thread_root if post.thread_root_id else post
         qs = selectors.visible_posts(Post.objects.filter(network=self.network), viewer=request.user)
         qs = self.finish(selectors.thread(qs, viewer=request.user, root=root))

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from apps.accounts.models import User
 from apps.core.api import NetworkScopedRelatedField
 from apps.core.models import Upload
+from apps.core.serializers import FastReadMixin
 from apps.core.uploads import upload_url
 from apps.organizations.models import Organization
 
@@ -45,21 +46,21 @@ def _visible_posts(qs, request):
     return selectors.visible_posts(qs, viewer=request.user)
 
 
-class UserBriefSerializer(serializers.ModelSerializer):
+class UserBriefSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ("id", "handle", "display_name", "is_ai")
         read_only_fields = fields
 
 
-class OrganizationBriefSerializer(serializers.ModelSerializer):
+class OrganizationBriefSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = Organization
         fields = ("id", "slug", "name")
         read_only_fields = fields
 
 
-class CommunityBriefSerializer(serializers.ModelSerializer):
+class CommunityBriefSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = Community
         fields = ("id", "slug", "name", "visibility")
@@ -69,7 +70,7 @@ class CommunityBriefSerializer(serializers.ModelSerializer):
 # --- communities --------------------------------------------------------------------
 
 
-class CommunitySerializer(serializers.ModelSerializer):
+class CommunitySerializer(FastReadMixin, serializers.ModelSerializer):
     owner_user = UserBriefSerializer(read_only=True)
     owner_organization = OrganizationBriefSerializer(read_only=True)
     avatar_url = serializers.SerializerMethodField()
@@ -156,7 +157,7 @@ class JoinSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
-class CommunityMemberSerializer(serializers.ModelSerializer):
+class CommunityMemberSerializer(FastReadMixin, serializers.ModelSerializer):
     user = UserBriefSerializer(read_only=True)
     community = CommunityBriefSerializer(read_only=True)
 
@@ -202,7 +203,7 @@ class ModerationReasonSerializer(serializers.Serializer):
 # --- posts ------------------------------------------------------------------------------
 
 
-class PostMediaSerializer(serializers.ModelSerializer):
+class PostMediaSerializer(FastReadMixin, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     mime = serializers.CharField(source="upload.mime", read_only=True)
 
@@ -216,7 +217,7 @@ class PostMediaSerializer(serializers.ModelSerializer):
         return upload_url(obj.upload)
 
 
-class PostSerializer(serializers.ModelSerializer):
+class PostSerializer(FastReadMixin, serializers.ModelSerializer):
     """A post; a tombstone (deleted, or hidden from you) keeps its place without its content."""
 
     author = UserBriefSerializer(read_only=True)
@@ -342,7 +343,7 @@ class PostReactionResultSerializer(serializers.Serializer):
     score = serializers.IntegerField()
 
 
-class TagSerializer(serializers.ModelSerializer):
+class TagSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = Tag
         fields = ("id", "slug", "name", "post_count", "is_blocked")
@@ -352,7 +353,7 @@ class TagSerializer(serializers.ModelSerializer):
 # --- follows, blocks, reports, moderation log -----------------------------------------------
 
 
-class FollowSerializer(serializers.ModelSerializer):
+class FollowSerializer(FastReadMixin, serializers.ModelSerializer):
     follower = UserBriefSerializer(read_only=True)
     followee_user = UserBriefSerializer(read_only=True)
     followee_organization = OrganizationBriefSerializer(read_only=True)
@@ -383,7 +384,7 @@ class FollowCreateSerializer(serializers.Serializer):
     )
 
 
-class BlockSerializer(serializers.ModelSerializer):
+class BlockSerializer(FastReadMixin, serializers.ModelSerializer):
     blocked = UserBriefSerializer(read_only=True)
 
     class Meta:
@@ -396,7 +397,7 @@ class BlockCreateSerializer(serializers.Serializer):
     blocked = NetworkScopedRelatedField(queryset=User.objects.all())
 
 
-class ReportSerializer(serializers.ModelSerializer):
+class ReportSerializer(FastReadMixin, serializers.ModelSerializer):
     reporter = UserBriefSerializer(read_only=True)
     reported_user = UserBriefSerializer(read_only=True)
     handled_by = UserBriefSerializer(read_only=True)
@@ -438,7 +439,7 @@ class ReportResolveSerializer(serializers.Serializer):
     ban_until = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
-class ModerationLogEntrySerializer(serializers.ModelSerializer):
+class ModerationLogEntrySerializer(FastReadMixin, serializers.ModelSerializer):
     moderator = UserBriefSerializer(read_only=True)
     target_user = UserBriefSerializer(read_only=True)
     community = CommunityBriefSerializer(read_only=True)
