@@ -126,14 +126,14 @@ def seed_schema(data_dir: Path) -> None:
     """
     import signal as signals
 
-    from django.conf import settings
+    from django.db import connections
 
     launcher = Launcher("services", launcher_env(data_dir))
     try:
         url_line = launcher.wait_for_line("DATABASE_URL=", timeout=120)
         launcher.wait_for_line("services running", timeout=30)
         socket_dir = url_line.split("host=", 1)[1].strip()
-        db = settings.DATABASES["default"]
+        db = connections["default"].settings_dict  # the test database (pytest-django's NAME)
         source = ["-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432), "-U", db["USER"]]
         env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
         bin_dir = Path(importlib.util.find_spec("pgserver").origin).parent / "pginstall" / "bin"

@@ -28,7 +28,12 @@ from tests.ops.launcher import (
     seed_schema,
 )
 
-pytestmark = [pytest.mark.live, pytest.mark.timeout(480)]
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.timeout(480),
+    # the test database exists (its schema is copied by seed_schema) even when run alone
+    pytest.mark.django_db(transaction=True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +79,12 @@ def test_run_stops_web_beat_worker_then_the_services_on_sigterm_and_leaves_nothi
     assert {"postgres", "redis-server"} <= _names(started)
     web = next(p for p in started if "uvicorn" in " ".join(p.cmdline()))
     assert sum("spawn_main" in " ".join(p.cmdline()) for p in web.children()) == 2  # WEB_CONCURRENCY
+    worker = next(
+        p for p in psutil.Process(launcher.proc.pid).children() if " worker " in " ".join(p.cmdline())
+    )
+    assert len(worker.children()) == 1  # CELERY_CONCURRENCY: the prefork pool's processes
+    ready = [line for line in launcher.lines if "all ready in" in line]
+    assert len(ready) == 1 and "2 uvicorn processes" in ready[0] and "1 pool process)" in ready[0]
 
     launcher.signal(signal.SIGTERM)
     assert_gone(started, timeout=30)
