@@ -132,6 +132,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk warm-up before each run")
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--handler",
+        choices=("single-hop", "django"),
+        default="single-hop",
+        help="HTTP handler under test (A/B): ours, or Django's stock ASGIHandler",
+    )
+    parser.add_argument("--no-gc-freeze", action="store_true", help="A/B: undo the start-up gc.freeze()")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is required: apt-get install -y wrk", file=sys.stderr)
@@ -140,6 +147,8 @@ def main() -> int:
     services, env = services_and_env("bench.settings")
     env["API_KEY_RATE_LIMIT_PER_MINUTE"] = str(10**9)  # measure the check, never trip it
     env["DEBUG"] = "False"
+    env["BENCH_HANDLER"] = args.handler
+    env["BENCH_GC_FREEZE"] = "0" if args.no_gc_freeze else "1"
     server = None
     database_url = None
     workdir = tempfile.TemporaryDirectory(prefix="colony-bench-")
