@@ -12,7 +12,9 @@ from .services import unique_handle
 
 
 def _request_network(request):
-    return getattr(request, "network", None)
+    from apps.core.tenancy import request_network
+
+    return request_network(request)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -64,7 +66,16 @@ class AccountAdapter(DefaultAccountAdapter):
     # --- login history hooks (the receivers record the ordinary events) ---------
 
     def pre_authenticate(self, request, **credentials) -> None:
-        """allauth's ``login_failed`` rate limit tripping = a temporary lockout, recorded."""
+        """allauth's ``login_failed`` rate limit tripping = a temporary lockout, recorded.
+
+        A request that resolves no network (a fresh database before
+        ``bootstrap_colony``, a host naming none and no default) signs nobody
+        in: a form error (``no_network``), never a crash.
+        """
+        from apps.core.tenancy import NO_NETWORK_MESSAGE
+
+        if _request_network(request) is None:
+            raise ValidationError(NO_NETWORK_MESSAGE, code="no_network")
         try:
             super().pre_authenticate(request, **credentials)
         except ValidationError:

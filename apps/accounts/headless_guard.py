@@ -3,7 +3,7 @@
 ``config/urls.py`` mounts ``guarded_allauth_urls()``: allauth's headless URL
 tree with each view wrapped, names and namespaces unchanged; our own
 headless views (``headless_urls``) are guarded the same way. The wrapper
-adds, before allauth sees the request, two rules allauth does not have:
+adds, before allauth sees the request, three rules allauth does not have:
 
 * **one safe JSON reader** — a non-GET body goes through
   ``apps.core.parsers.loads`` (size and depth limits, UTF-8, valid JSON, an
@@ -15,7 +15,10 @@ adds, before allauth sees the request, two rules allauth does not have:
   ``X-Session-Token`` is dropped (allauth then starts a fresh session). So
   ``GET auth/session`` is a 401 and nothing (adding an email, changing the
   password…) runs as that user; signing in again goes through the login
-  stages, 2FA included. Logging out (``DELETE auth/session``) still works.
+  stages, 2FA included. Logging out (``DELETE auth/session``) still works;
+* **no network, no flow** — a request that resolves no network (a fresh
+  database before ``bootstrap_colony``, a host that names no network and no
+  default) is a 503 ``no_network`` saying so, never a 500.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver
 
 from apps.core.parsers import UnsafeJSON, loads
+from apps.core.tenancy import NO_NETWORK_MESSAGE
 
 from .permissions import session_refusal
 
@@ -92,6 +96,15 @@ def _fully_authenticated(user: Any, session: Any) -> bool:
     return session_refusal(user, session) is None
 
 
+def _no_network(request: HttpRequest) -> bool:
+    """The host names no network and there is no default (read from the host alone: the
+    principal is not known yet for app clients, and ``request.network`` must not be fixed
+    before allauth has authenticated the session token)."""
+    from apps.networks.selectors import network_for_host
+
+    return network_for_host(request.get_host()) is None
+
+
 def guard(view: Any) -> Any:
     if getattr(view, "colony_guarded", False):
         return view
@@ -101,6 +114,8 @@ def guard(view: Any) -> Any:
         refused = body_refusal(request)
         if refused is not None:
             return refused
+        if _no_network(request):
+            return _error(NO_NETWORK_MESSAGE, "no_network", status=503)
         drop_half_authenticated(request)
         return view(request, *args, **kwargs)
 

@@ -109,11 +109,16 @@ def _on_login_failed(sender, credentials, request=None, **kwargs) -> None:
         reason = "inactive"
     else:
         reason = "wrong_password"
+    from apps.core.tenancy import request_network
+
+    network = user.network if user else request_network(request)
+    if network is None:  # no network resolves: no row to attach the attempt to
+        return
     _record(
         event="login_failed",
         request=request,
         user=user,
-        network=user.network if user else None,
+        network=network,
         attempted_email=email if _looks_like_email(email) else None,
         method="password",
         failure_reason=reason,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.functional import SimpleLazyObject, empty
+
 from apps.networks.models import Network
 from apps.networks.selectors import network_for_host
 
@@ -26,3 +28,26 @@ def resolve_network(request: Any, *, user: Any = None, auth: Any = None) -> Netw
     if network is not None:
         return network
     return network_for_host(request.get_host() if hasattr(request, "get_host") else None)
+
+
+#: what a request that resolves no network is told (fresh database, or a host naming none and no default)
+NO_NETWORK_MESSAGE = (
+    "No network serves this host and there is no default network: "
+    "run `manage.py bootstrap_colony`, or give a network this domain."
+)
+
+
+def request_network(request: Any) -> Network | None:
+    """``request.network`` as a real value: None when nothing resolved.
+
+    ``NetworkMiddleware`` sets a lazy object; one that resolved to nothing is
+    not ``None`` (``lazy is None`` is False, its attributes raise), so code
+    that may meet a network-less request reads it through here and fails
+    closed instead of dereferencing None.
+    """
+    network = getattr(request, "network", None)
+    if isinstance(network, SimpleLazyObject):
+        if network._wrapped is empty:
+            network._setup()
+        network = network._wrapped
+    return network
