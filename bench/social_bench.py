@@ -146,15 +146,17 @@ def main() -> int:
                 rows.append((label, mine, floor))
         print(
             f"\nsocial feeds — {total:,} posts; uvicorn 1 process; wrk -t1 -c{args.connections} "
-            f"-d{args.duration}s over loopback; bare = one raw SQL query, no auth, no serializer\n"
+            f"-d{args.duration}s over loopback; bare = one raw SQL query, no auth, no serializer; "
+            f"cpu ms = server CPU per request; load average {os.getloadavg()[0]:.1f}\n"
         )
-        print(f"{'case':<16} {'ours rps':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare rps':>9} {'p50 ms':>7} "
-              f"{'p99 ms':>7} | {'ratio':>5} | non-2xx")  # fmt: skip
+        print(f"{'case':<16} {'ours rps':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7} | {'bare rps':>9} "
+              f"{'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7} | {'ratio':>5} | non-2xx")  # fmt: skip
         for label, mine, floor in rows:
             ratio = mine["rps"] / floor["rps"] if floor["rps"] else float("nan")
             print(
-                f"{label:<16} {mine['rps']:>9.0f} {mine['p50_ms']:>7.1f} {mine['p99_ms']:>7.1f} | "
-                f"{floor['rps']:>9.0f} {floor['p50_ms']:>7.1f} {floor['p99_ms']:>7.1f} | {ratio:>5.2f} | "
+                f"{label:<16} {mine['rps']:>9.0f} {mine['p50_ms']:>7.1f} {mine['p99_ms']:>7.1f} "
+                f"{mine['cpu_ms']:>7.1f} | {floor['rps']:>9.0f} {floor['p50_ms']:>7.1f} {floor['p99_ms']:>7.1f} "
+                f"{floor['cpu_ms']:>7.1f} | {ratio:>5.2f} | "
                 f"{mine['non_2xx']}/{floor['non_2xx']}"
             )
         print("\nSQL statements per request (page size 20, 100):")

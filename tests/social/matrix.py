@@ -354,3 +354,29 @@ def _report_detail(ctx: Ctx) -> dict:
 @detail("report-resolve", methods=("post",), body={"status": "dismissed"})
 def _report_resolve(ctx: Ctx) -> dict:
     return {"pk": _report(ctx).pk}
+
+
+def _org_report(ctx: OrgCtx):
+    reporter = UserFactory(network=ctx.network)
+    report, _ = services.file_report(actor=reporter, post=_org_post(ctx), reason="spam")
+    return report
+
+
+@org_reached(
+    "report-list",
+    methods=("get", "post"),
+    body=lambda ctx: {"post": str(_org_post(ctx).pk), "reason": "spam"},
+)
+def _org_report_list(ctx: OrgCtx) -> dict:
+    ctx.hidden.append(str(_org_report(ctx).pk))
+    return {}
+
+
+@org_reached("report-detail", methods=("get",))
+def _org_report_detail(ctx: OrgCtx) -> dict:
+    return {"pk": _org_report(ctx).pk}
+
+
+@org_reached("report-resolve", methods=("post",), body={"status": "dismissed"})
+def _org_report_resolve(ctx: OrgCtx) -> dict:
+    return {"pk": _org_report(ctx).pk}
