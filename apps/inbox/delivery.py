@@ -150,13 +150,14 @@ def _tables() -> dict[str, str]:
     }
 
 
-_EV_COLUMNS = (
-    "ord, id, recipient_id, kind, target_type, target_id, actor_ids, title, body, target_url, data, "
-    "requires_action, in_app_default, in_app_locked"
-)
-_EV_ROW = (
-    "(%s::int, %s::uuid, %s::uuid, %s::varchar, %s::varchar, %s::uuid, %s::uuid[], %s::varchar, %s::text, "
-    "%s::varchar, %s::jsonb, %s::boolean, %s::boolean, %s::boolean)"
+#: the events travel as one array per column (14 parameters at any batch size: no statement text
+#: that grows with the batch for the driver to build and the server to parse); actor ids and data
+#: as text, cast per row
+_EV_FROM = (
+    "unnest(%s::int[], %s::uuid[], %s::uuid[], %s::varchar[], %s::varchar[], %s::uuid[], %s::text[], "
+    "%s::varchar[], %s::text[], %s::varchar[], %s::text[], %s::boolean[], %s::boolean[], %s::boolean[]) "
+    "AS x(ord, id, recipient_id, kind, target_type, target_id, actor_ids, title, body, target_url, data, "
+    "requires_action, in_app_default, in_app_locked)"
 )
 _RETURNED = (
     "id, recipient_id, inserted, kind, actor_id, actor_count, actor_ids, target_type, target_id, title, "
@@ -167,7 +168,12 @@ _RETURNED = (
 
 _UPSERT = """
 WITH p AS (SELECT %s::timestamptz AS now),
-ev ({ev_columns}) AS (VALUES {rows}),
+ev AS MATERIALIZED (
+    SELECT x.ord, x.id, x.recipient_id, x.kind, x.target_type, x.target_id, x.actor_ids::uuid[] AS actor_ids,
+        x.title, x.body, x.target_url, x.data::jsonb AS data, x.requires_action, x.in_app_default,
+        x.in_app_locked
+    FROM {ev_from}
+),
 rc AS (
     SELECT u.id, u.network_id, u.email, u.is_active, s.notification_choices AS choices, s.timezone,
            s.quiet_start, s.quiet_end, s.email_digest
@@ -242,7 +248,7 @@ FROM up JOIN rc ON rc.id = up.recipient_id LEFT JOIN prev ON prev.id = up.id
     LEFT JOIN ub ON ub.recipient_id = up.recipient_id
 """
 
-#: events per statement (14 parameters each; PostgreSQL allows 65,535)
+#: events per statement (bounds the statement's memory and lock set)
 _CHUNK = 2000
 
 
@@ -257,18 +263,20 @@ class Delivered:
 def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
     from .models import ACTOR_IDS_KEPT
 
-    params: list[Any] = [now]
+    columns: list[list[Any]] = [[] for _ in range(14)]
     for ord_, merged in enumerate(events):
         ev = merged.last
         locked = "in_app" in rules.LOCKED.get(ev.kind, ())
-        params += [
-            ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id, merged.actor_ids, ev.title,
-            ev.body, merged.target_url, json.dumps(merged.data, separators=(",", ":")), merged.requires_action,
+        row = (
+            ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id,
+            "{" + ",".join(str(a) for a in merged.actor_ids) + "}", ev.title, ev.body, merged.target_url,
+            json.dumps(merged.data, separators=(",", ":")), merged.requires_action,
             rules.default_channels(ev.kind)["in_app"], locked,
-        ]  # fmt: skip
-    sql = _UPSERT.format(
-        ev_columns=_EV_COLUMNS, rows=", ".join([_EV_ROW] * len(events)), kept=ACTOR_IDS_KEPT, **_tables()
-    )
+        )  # fmt: skip
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    params: list[Any] = [now, *columns]
+    sql = _UPSERT.format(ev_from=_EV_FROM, kept=ACTOR_IDS_KEPT, **_tables())
     by_key = {ev.key: ev for ev in events}
     with _cursor(prepared=len(events) == 1) as cursor:
         cursor.execute(sql, params)
