@@ -1,0 +1,283 @@
+#!/usr/bin/env python
+"""Dispatcher and ledger: claim throughput against a bare SKIP LOCKED loop, ledger transfers/s.
+
+    .venv/bin/python bench/dispatcher_bench.py [--tasks 10000] [--claimers 1,4,8] [--transfers 2000] [--writers 1,8]
+
+1. Uses DATABASE_URL / REDIS_URL (environment or ``.env``; the embedded services
+   otherwise), creates and migrates a scratch database ``colony_dispatcher_bench``
+   and uses Redis database 13 (both wiped first; the database is dropped at the
+   end unless ``--keep-db``).
+2. Claims: ``--tasks`` open, ready tasks in one project. For each claimer count N,
+   N processes (agents with a contribute grant) call ``claim_next`` until nothing
+   is ready — one claim per call: the FOR UPDATE SKIP LOCKED pick, the readiness
+   and eligibility checks, the conditional open → claimed with the fence bump, the
+   claim row, the escrow lock — next to, in the same run, a bare loop of N processes
+   running only ``WITH c AS (SELECT … ORDER BY priority, due_at, created_at LIMIT 1
+   FOR UPDATE SKIP LOCKED) UPDATE … RETURNING`` (one claim per statement). Prints
+   claims/s of both, the ratio, and the double claims (must be 0).
+3. Ledger: W writers each post ``--transfers`` / W transfers through
+   ``post_transfer`` (lock, replay check, insert, cached balance by F()), on
+   distinct balances and on one shared balance, next to a bare
+   ``UPDATE … SET available_minor = available_minor - 1`` per transfer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import manage, recreate_database, services_and_env, with_database, with_redis_db  # noqa: E402
+
+SCRATCH_DB = "colony_dispatcher_bench"
+SCRATCH_REDIS_DB = 13
+
+BARE_CLAIM = """
+WITH c AS (
+    SELECT id FROM dispatcher_roadmaptask
+    WHERE project_id = %s AND status = 'open'
+    ORDER BY priority, due_at NULLS LAST, created_at LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+UPDATE dispatcher_roadmaptask t SET status = 'claimed', lease_seq = lease_seq + 1
+FROM c WHERE t.id = c.id
+RETURNING t.id
+"""
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def _claimer(env, mode, agent_id, project_id, start, out) -> None:
+    _setup_django(env)
+    from django.db import connection, transaction
+
+    from apps.accounts.models import User
+    from apps.core.exceptions import NotFound
+    from apps.dispatcher import services
+    from apps.projects.models import Project
+
+    agent, project = User.objects.get(pk=agent_id), Project.objects.get(pk=project_id)
+    claimed: list[str] = []
+    connection.ensure_connection()
+    out.put(("ready", 0.0, []))
+    start.wait()
+    t0 = time.perf_counter()
+    while True:
+        if mode == "bare":
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(BARE_CLAIM, [project_id])
+                row = cursor.fetchone()
+            if row is None:
+                break
+            claimed.append(str(row[0]))
+        else:
+            try:
+                claimed.append(str(services.claim_next(actor=agent, project=project).task_id))
+            except NotFound:
+                break
+    out.put((mode, time.perf_counter() - t0, claimed))
+    connection.close()
+
+
+def _reset(project_id) -> None:
+    from django.db import connection
+
+    from apps.dispatcher.models import RoadmapTask, TaskClaim
+
+    TaskClaim.objects.all().delete()
+    RoadmapTask.objects.filter(project_id=project_id).update(status="open")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE dispatcher_roadmaptask")
+        cursor.execute("VACUUM ANALYZE dispatcher_taskclaim")
+
+
+def _run_procs(ctx, target, args_list):
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, start, out)) for args in args_list]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        assert out.get(timeout=300)[0] == "ready"
+    t0 = time.perf_counter()
+    start.set()
+    reports = [out.get(timeout=1200) for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join(30)
+    return reports, wall
+
+
+def claims(env, tasks: int, claimers: list[int]) -> list[tuple]:
+    from django.db import connection
+
+    from apps.accounts.models import User
+    from apps.agents.models import AgentProjectAccess
+    from apps.dispatcher.models import RoadmapTask
+    from apps.networks.selectors import default_network
+    from apps.projects.models import Project
+
+    network = default_network()
+    owner = User.objects.create(network=network, email="bench-dispatch@colony.local", handle="bench_dispatch")
+    project = Project.objects.create(network=network, owner_user=owner, name="bench", slug="bench-dispatch")
+    agents = []
+    for i in range(max(claimers)):
+        agent = User.objects.create(network=network, handle=f"bench_claimer_{i}", is_ai=True, agent_status="active",
+                                    agent_owner_user=owner, agent_max_concurrent_claims=32000)  # fmt: skip
+        AgentProjectAccess.objects.create(network=network, agent=agent, project=project, role="contribute")
+        agents.append(agent)
+    RoadmapTask.objects.bulk_create(
+        [RoadmapTask(network=network, project=project, title=f"t{i}", status="open", priority=i % 5)
+         for i in range(tasks)], batch_size=2000,
+    )  # fmt: skip
+    connection.close()
+    ctx = multiprocessing.get_context("spawn")
+    results = []
+    for n in claimers:
+        for mode in ("bare", "claim_next"):
+            _reset(project.pk)
+            connection.close()
+            reports, wall = _run_procs(
+                ctx, _claimer, [(env, mode, agents[i].pk, project.pk) for i in range(n)]
+            )
+            ids = [t for _, _, claimed in reports for t in claimed]
+            results.append((n, mode, len(ids), wall, len(ids) - len(set(ids))))
+            connection.close()
+    return results
+
+
+def _writer(env, mode, balance_id, count, start, out) -> None:
+    _setup_django(env)
+    from django.db import connection, transaction
+
+    from apps.bounties.ledger import Transfer, post_transfer
+    from apps.bounties.models import AgentBalance
+
+    balance = AgentBalance.objects.get(pk=balance_id)
+    connection.ensure_connection()
+    out.put(("ready", 0.0, []))
+    start.wait()
+    t0 = time.perf_counter()
+    for _ in range(count):
+        if mode == "bare":
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE bounties_agentbalance SET available_minor = available_minor - 1 WHERE id = %s",
+                    [balance_id],
+                )
+        else:
+            post_transfer(Transfer("payout_reserve", 1, balance, "payout_clearing", f"bench:{uuid.uuid4()}"),
+                          network_id=balance.network_id, asset="USD")  # fmt: skip
+    out.put((mode, time.perf_counter() - t0, [count]))
+    connection.close()
+
+
+def ledger(env, transfers: int, writers: list[int]) -> list[tuple]:
+    from django.db import connection
+
+    from apps.accounts.models import User
+    from apps.bounties import services
+    from apps.networks.selectors import default_network
+
+    network = default_network()
+    people = [User.objects.create(network=network, email=f"bench-ledger{i}@colony.local", handle=f"bench_ledger_{i}")
+              for i in range(max(writers))]  # fmt: skip
+    balances = []
+    for person in people:
+        balance = services.balance_for(network_id=network.pk, asset="USD", owner_user=person)
+        services.record_deposit(
+            actor=None, balance=balance, amount_minor=10**12, external_ref=f"bench-{person.pk}"
+        )
+        balances.append(balance)
+    connection.close()
+    ctx = multiprocessing.get_context("spawn")
+    results = []
+    for w in writers:
+        for shape in ("distinct", "shared"):
+            if w == 1 and shape == "shared":
+                continue
+            for mode in ("bare", "post_transfer"):
+                targets = [balances[i].pk if shape == "distinct" else balances[0].pk for i in range(w)]
+                reports, wall = _run_procs(
+                    ctx, _writer, [(env, mode, targets[i], transfers // w) for i in range(w)]
+                )
+                done = sum(r[2][0] for r in reports)
+                results.append((w, shape, mode, done, wall))
+                connection.close()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--claimers", default="1,4,8")
+    parser.add_argument("--transfers", type=int, default=2_000)
+    parser.add_argument("--writers", default="1,8")
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    services, env = services_and_env("bench.settings")
+    env["DEBUG"] = "False"
+    database_url = None
+    try:
+        services.start(env)
+        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
+        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
+        env["DATABASE_URL"] = database_url
+        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
+        env["CELERY_BROKER_URL"] = env["REDIS_URL"]
+        env["CELERY_RESULT_BACKEND"] = env["REDIS_URL"]
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "bootstrap_colony")
+        _setup_django(env)
+        from apps.core.redis import get_redis
+
+        get_redis().flushdb()
+        claimer_counts = [int(n) for n in args.claimers.split(",") if n.strip()]
+        writer_counts = [int(n) for n in args.writers.split(",") if n.strip()]
+        claim_rows = claims(env, args.tasks, claimer_counts)
+        ledger_rows = ledger(env, args.transfers, writer_counts)
+        load = os.getloadavg()[0]
+        print(
+            f"\nclaims: {args.tasks} ready tasks, one claim per call; load average {load:.1f} on {os.cpu_count()} CPUs\n"
+        )
+        print(
+            f"{'claimers':>8}  {'loop':<24}{'claimed':>9}{'seconds':>9}{'claims/s':>10}{'vs bare':>9}{'doubles':>9}"
+        )
+        bare_rate: dict[int, float] = {}
+        for n, mode, claimed, wall, doubles in claim_rows:
+            rate = claimed / wall
+            if mode == "bare":
+                bare_rate[n] = rate
+            ratio = rate / bare_rate[n] if n in bare_rate else 1.0
+            print(f"{n:>8}  {mode:<24}{claimed:>9}{wall:>9.2f}{rate:>10.0f}{ratio:>9.2f}{doubles:>9}")
+        print(f"\nledger: {args.transfers} transfers per row\n")
+        print(
+            f"{'writers':>7}  {'balances':<10}{'loop':<16}{'transfers':>10}{'seconds':>9}{'transfers/s':>13}"
+        )
+        for w, shape, mode, done, wall in ledger_rows:
+            print(f"{w:>7}  {shape:<10}{mode:<16}{done:>10}{wall:>9.2f}{done / wall:>13.0f}")
+        return 0
+    finally:
+        if database_url and not args.keep_db:
+            try:
+                from django.db import connections
+
+                connections.close_all()
+            except ImportError:
+                pass
+            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+        services.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
