@@ -61,9 +61,57 @@ class InboxItemSerializer(serializers.ModelSerializer):
         return obj.archived_at is not None
 
 
-def item_payload(item: InboxItem) -> dict[str, Any]:
-    """JSON-ready (UUIDs and datetimes as strings), as the REST API shows it."""
+def item_payload_slow(item: InboxItem) -> dict[str, Any]:
+    """The serializer's rendering (the reference ``item_payload`` is tested against)."""
     return json.loads(JSONRenderer().render(InboxItemSerializer(item).data))
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _dt(value: Any) -> str | None:
+    return _DATETIME.to_representation(value) if value is not None else None
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+def item_payload(item: InboxItem) -> dict[str, Any]:
+    """JSON-ready (UUIDs and datetimes as strings), exactly as ``InboxItemSerializer`` renders it
+    (tests/inbox/test_delivery.py checks the two agree) without the serializer machinery: a
+    fan-out renders one per online recipient."""
+    actor = item.actor if item.actor_id is not None else None
+    return {
+        "id": str(item.pk),
+        "kind": item.kind,
+        "actor": None
+        if actor is None
+        else {
+            "id": str(actor.pk),
+            "handle": actor.handle,
+            "display_name": actor.display_name,
+            "avatar": actor.avatar.url if actor.avatar else None,
+            "is_ai": actor.is_ai,
+        },
+        "actor_count": item.actor_count,
+        "actor_ids": [str(a) for a in item.actor_ids or []],
+        "target_type": item.target_type,
+        "target_id": _str(item.target_id),
+        "title": item.title,
+        "body": item.body,
+        "target_url": item.target_url,
+        "data": item.data,
+        "is_read": item.read_at is not None,
+        "read_at": _dt(item.read_at),
+        "is_archived": item.archived_at is not None,
+        "archived_at": _dt(item.archived_at),
+        "snoozed_until": _dt(item.snoozed_until),
+        "requires_action": item.requires_action,
+        "action_state": item.action_state,
+        "last_event_at": _dt(item.last_event_at),
+        "created_at": _dt(item.created_at),
+    }
 
 
 def inbox_event(item: InboxItem, *, unread_count: int) -> dict[str, Any]:

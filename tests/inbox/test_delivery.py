@@ -283,3 +283,31 @@ def test_purge_drops_archived_after_180_days_and_read_after_365_days_in_batches(
     assert inbox_services.purge(batch_size=2) == len(gone)
     assert set(InboxItem.objects.values_list("pk", flat=True)) == {i.pk for i in kept}
     assert purge.delay().get() == 0  # idempotent: nothing left to drop
+
+
+def test_the_socket_payload_is_exactly_the_serializers_rendering(user):
+    from apps.inbox.payloads import item_payload, item_payload_slow
+
+    from .factories import InboxItemFactory
+
+    actor = UserFactory(network=user.network)
+    now = timezone.now()
+    for item in (
+        InboxItemFactory(recipient=user),
+        InboxItemFactory(
+            recipient=user,
+            actor=actor,
+            actor_ids=[actor.pk, uuid.uuid4()],
+            actor_count=2,
+            read_at=now,
+            archived_at=now,
+            snoozed_until=now + timedelta(hours=1),
+            requires_action=True,
+            action_state="pending",
+            data={"url": "/x", "n": [1, 2]},
+            body="b",
+            target_url="/t",
+        ),  # fmt: skip
+    ):
+        item = InboxItem.objects.select_related("actor").get(pk=item.pk)
+        assert item_payload(item) == item_payload_slow(item)
