@@ -320,6 +320,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "RoadmapTaskKindEnum": "apps.dispatcher.models.TaskKind",
+        "OutcomeCheckKindEnum": "apps.dispatcher.models.CheckKind",
+        "RoadmapChallengeReasonEnum": "apps.dispatcher.models.ChallengeReason",
+        "TreasuryTransactionKindEnum": "apps.bounties.models.TxKind",
+        "LedgerSystemAccountEnum": "apps.bounties.models.SystemAccount",
         "AIProviderKindEnum": "apps.billing.models.ProviderKind",
         "AgentFactKindEnum": "apps.agents.models.FactKind",
         "AgentAccessRoleEnum": "apps.agents.models.AccessRole",
