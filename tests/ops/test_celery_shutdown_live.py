@@ -38,14 +38,14 @@ def test_beat_stops_cleanly_when_signalled_while_writing_its_schedule():
     assert "beat: Starting..." in beat.output
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # whatever the process committed is flushed after
 def test_beat_stops_quietly_when_signalled_before_django_is_set_up():
     beat = processes.celery_beat()
     beat.wait_for_line("celery beat v")
     _assert_quiet(beat, beat.stop(timeout=20))
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # whatever the process committed is flushed after
 def test_worker_stops_cleanly_when_signalled_while_connecting():
     worker = processes.celery_worker("ops-stop", pool="prefork", concurrency=2)
     worker.wait_for_line("Connected to redis")
