@@ -237,3 +237,35 @@ def test_anonymous_reads_public_posts_only(api_client, user):
     assert response.status_code == 200
     assert [p["id"] for p in response.json()["results"]] == [str(public.pk)]
     assert api_client.post("/api/v1/posts/", {"body": "x"}).status_code in (401, 403)
+
+
+def test_the_post_fast_path_equals_drfs_representation(user, alice, moderator, network):
+    from django.test import RequestFactory
+
+    from apps.social.api.serializers import PostSerializer
+    from apps.social.selectors import with_post_relations
+
+    from .factories import CommunityFactory
+
+    community = CommunityFactory(network=network)
+    upload = uploads.ingest_upload(actor=user, fileobj=io.BytesIO(png()), filename="a.png")
+    root = services.create_post(
+        actor=user, body=f"hi @{alice.handle} **bold**", community=community, tags=["b", "a"],
+        media=[{"upload": upload, "alt_text": "pic"}],
+    )  # fmt: skip
+    reply = services.create_post(actor=alice, body="a reply", reply_to=root)
+    services.add_reaction(actor=user, post=root, kind="wow")
+    services.lock_thread(actor=moderator, post=root)
+    hidden = services.create_post(actor=alice, body="to hide")
+    services.hide_post(actor=moderator, post=hidden, reason="x")
+    gone = services.create_post(actor=alice, body="to delete")
+    services.delete_post(actor=alice, post=gone)
+    for viewer in (user, alice, moderator):
+        request = RequestFactory().get("/")
+        request.user = viewer
+        rows = with_post_relations(Post.objects.filter(network=network), viewer=viewer)
+        for post in rows:
+            context = {"request": request, "moderated": lambda p, v=viewer: v.network_role == "moderator"}
+            serializer = PostSerializer(post, context=context)
+            assert serializer.to_representation(post) == serializer.drf_representation(post), (post, viewer)
+    assert reply.thread_root_id == root.pk

@@ -293,6 +293,67 @@ class PostSerializer(FastReadMixin, serializers.ModelSerializer):
     def get_my_reactions(self, obj: Post) -> list[str]:
         return sorted(r.kind for r in getattr(obj, "viewer_reactions", []))
 
+    def to_representation(self, instance: Post) -> dict[str, Any]:
+        """The feeds' hot path: the same dict DRF builds (``drf_representation``; the equivalence is
+        tested), written out directly — a page of posts costs a tenth of the generic walk."""
+        obj = instance
+        shown = self._shows_content(obj)
+        author, org, community = obj.author, obj.owner_organization, obj.community
+        media = obj.media.all() if shown else ()
+        return {
+            "id": str(obj.pk),
+            "author": {
+                "id": str(author.pk), "handle": author.handle, "display_name": author.display_name,
+                "is_ai": author.is_ai,
+            },
+            "owner_organization": (
+                {"id": str(org.pk), "slug": org.slug, "name": org.name} if org is not None else None
+            ),
+            "community": (
+                {"id": str(community.pk), "slug": community.slug, "name": community.name,
+                 "visibility": community.visibility}
+                if community is not None else None
+            ),
+            "reply_to": obj.reply_to_id,  # a UUID, as DRF's related field gives it (JSON: a string)
+            "thread_root": obj.thread_root_id,
+            "body": obj.body if shown else "",
+            "body_html": obj.body_html if shown else "",
+            "visibility": obj.visibility,
+            "status": obj.status,
+            "hidden_reason": obj.hidden_reason,
+            "locked_at": _datetime(obj.locked_at),
+            "pinned_at": _datetime(obj.pinned_at),
+            "edited_at": _datetime(obj.edited_at),
+            "deleted_at": _datetime(obj.deleted_at),
+            "created_at": _datetime(obj.created_at),
+            "reply_count": obj.reply_count,
+            "last_reply_at": _datetime(obj.last_reply_at),
+            "reaction_counts": obj.reaction_counts,
+            "score": obj.score,
+            "mentioned_user_ids": [str(uid) for uid in obj.mentioned_user_ids],
+            "media": [
+                {
+                    "id": str(m.pk), "kind": m.kind, "url": upload_url(m.upload), "mime": m.upload.mime,
+                    "width": m.width, "height": m.height, "duration_ms": m.duration_ms,
+                    "alt_text": m.alt_text, "position": m.position,
+                }
+                for m in media
+            ],
+            "tags": [pt.tag.slug for pt in obj.post_tags.all()],
+            "my_reactions": sorted(r.kind for r in getattr(obj, "viewer_reactions", [])),
+        }  # fmt: skip
+
+    def drf_representation(self, instance: Post) -> dict[str, Any]:
+        """DRF's own walk over the declared fields (what ``to_representation`` must equal)."""
+        return super().to_representation(instance)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value: Any) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
 
 class MediaInSerializer(serializers.Serializer):
     upload = NetworkScopedRelatedField(queryset=Upload.objects.all(), scope=_own_uploads)
