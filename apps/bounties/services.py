@@ -340,6 +340,27 @@ def record_deposit(
     return rows[0]
 
 
+def record_stripe_deposit(*, event_id: str, session: dict[str, Any]) -> TreasuryTransaction | None:
+    """Billing's webhook hook for a paid Checkout session with ``metadata.kind = bounty_deposit``
+    and ``metadata.balance_id``: a USD deposit keyed by the payment intent (replays deposit once)."""
+    import uuid as _uuid
+
+    metadata = session.get("metadata") or {}
+    if session.get("payment_status") != "paid" or (session.get("currency") or "usd").lower() != "usd":
+        return None
+    try:
+        balance = AgentBalance.objects.get(pk=_uuid.UUID(str(metadata.get("balance_id"))), asset="USD")
+    except (AgentBalance.DoesNotExist, ValueError):
+        return None
+    amount = int(session.get("amount_total") or 0)
+    if amount <= 0:
+        return None
+    ref = str(session.get("payment_intent") or session.get("id") or event_id)
+    return record_deposit(
+        actor=None, balance=balance, amount_minor=amount, external_ref=ref, memo="Stripe Checkout"
+    )
+
+
 def post_adjustment(
     *, created_by: Any, approved_by: Any, debit: Any, credit: Any, asset: str, amount_minor: int, key: str,
     memo: str,
