@@ -306,6 +306,12 @@ class StripeWebhookView(UnscopedAPIView):
         # own network (host or default) must not turn Stripe's delivery into a 403/404.
         return []
 
+    def perform_authentication(self, request: Request) -> None:
+        # No principal and no host network: the event's account names the network (set by
+        # the handler), so the per-request network lookup is skipped on this hot path.
+        request.network = None
+        request._request.network = None
+
     def post(self, request: Request) -> Response:
         _, outcome = receive_stripe_webhook(body=request.body, headers=request.headers)
         return Response({"status": outcome})

@@ -155,17 +155,22 @@ def receive_stripe_webhook(*, body: bytes, headers: Any) -> tuple[InboundWebhook
         raise ValidationFailed("Not a Stripe event (no evt_ id).", field="id", code="invalid_event")
     if not isinstance(payload.get("type"), str) or not isinstance(payload.get("created"), int):
         raise ValidationFailed("Not a Stripe event (type, created).", field="type", code="invalid_event")
-    account = _account_of_event(payload)
+    # The hot path is verify + one INSERT + enqueue: the network is set by the handler (it looks
+    # the account up anyway). In autocommit the INSERT is its own statement-transaction; inside
+    # a caller's transaction a savepoint keeps a duplicate from breaking it.
+    values = {
+        "source": SOURCE,
+        "external_id": event_id,
+        "headers": {name: headers.get(name)[:500] for name in _KEPT_HEADERS if headers.get(name)},
+        "payload": payload,
+        "signature_valid": True,
+    }
     try:
-        with transaction.atomic():
-            webhook = InboundWebhook.objects.create(
-                source=SOURCE,
-                external_id=event_id,
-                network_id=account.network_id if account else None,
-                headers={name: headers.get(name)[:500] for name in _KEPT_HEADERS if headers.get(name)},
-                payload=payload,
-                signature_valid=True,
-            )
+        if transaction.get_autocommit():
+            webhook = InboundWebhook.objects.create(**values)
+        else:
+            with transaction.atomic():
+                webhook = InboundWebhook.objects.create(**values)
     except IntegrityError:
         return None, "duplicate"
     from .. import tasks
@@ -190,6 +195,9 @@ def process_stripe_event(*, webhook_id: Any) -> str:
         if webhook is None:
             return "skipped"
         webhook.attempts += 1
+        if webhook.network_id is None:
+            account = _account_of_event(webhook.payload)
+            webhook.network_id = account.network_id if account else None
         try:
             with transaction.atomic():
                 outcome, error = handle_event(webhook.payload)
@@ -197,12 +205,12 @@ def process_stripe_event(*, webhook_id: Any) -> str:
             webhook.error = f"{type(exc).__name__}: {exc.message}"[:2000]
             if webhook.attempts >= settings.STRIPE_EVENT_MAX_ATTEMPTS:
                 webhook.status = Status.FAILED
-                webhook.save(update_fields=["attempts", "error", "status", "updated_at"])
+                webhook.save(update_fields=["attempts", "error", "status", "network", "updated_at"])
                 return Status.FAILED
-            webhook.save(update_fields=["attempts", "error", "updated_at"])
+            webhook.save(update_fields=["attempts", "error", "network", "updated_at"])
             return RETRY
         webhook.status, webhook.error, webhook.processed_at = outcome, error, timezone.now()
-        webhook.save(update_fields=["attempts", "status", "error", "processed_at", "updated_at"])
+        webhook.save(update_fields=["attempts", "status", "error", "processed_at", "network", "updated_at"])
         return outcome
 
 
