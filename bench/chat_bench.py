@@ -289,7 +289,7 @@ def main() -> int:
             UserSession(user=p, session_key=key, expires_at=timezone.now() + timedelta(days=1))
             for p, key in zip(people, cookies, strict=True)
         )
-        server, base = start_uvicorn(env, free_port(), app="bench.chat_asgi:application")
+        server, base = start_uvicorn(env, free_port(), app="bench.chat_asgi:application", start_timeout=180)
         ws_base = base.replace("http://", "ws://")
 
         probe = chat.send_message(actor=sender, conversation=conversation, body="bench message")

@@ -143,7 +143,7 @@ def run_wrk(
 
 
 def start_uvicorn(
-    env: dict[str, str], port: int, *, app: str = "bench.asgi:application"
+    env: dict[str, str], port: int, *, app: str = "bench.asgi:application", start_timeout: float = 30
 ) -> tuple[subprocess.Popen, str]:
     """One uvicorn process serving ``app`` (default ``bench.asgi``); returns once /healthz answers."""
     server = subprocess.Popen(
@@ -164,7 +164,7 @@ def start_uvicorn(
         cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_timeout
     while True:
         try:
             urllib.request.urlopen(base + "/healthz", timeout=1).read()  # noqa: S310 — loopback
