@@ -152,6 +152,8 @@ def claims(env, tasks: int, claimers: list[int]) -> list[tuple]:
             )
             ids = [t for _, _, claimed in reports for t in claimed]
             results.append((n, mode, len(ids), wall, len(ids) - len(set(ids))))
+            print(f"  claims: {n} × {mode}: {len(ids)} in {wall:.2f}s ({len(ids) / wall:.0f}/s), "
+                  f"doubles {len(ids) - len(set(ids))}", flush=True)  # fmt: skip
             connection.close()
     return results
 
@@ -213,6 +215,10 @@ def ledger(env, transfers: int, writers: list[int]) -> list[tuple]:
                 )
                 done = sum(r[2][0] for r in reports)
                 results.append((w, shape, mode, done, wall))
+                print(
+                    f"  ledger: {w} × {shape} × {mode}: {done} in {wall:.2f}s ({done / wall:.0f}/s)",
+                    flush=True,
+                )
                 connection.close()
     return results
 
