@@ -189,6 +189,7 @@ def test_rest_send_is_idempotent_and_returns_201_then_200(user, user_client):
 
 def test_rest_send_rate_limit_is_429_with_retry_after(user, user_client, settings):
     settings.CHAT_SEND_BURST = 3
+    settings.CHAT_SEND_PER_SECOND = 0.01  # no refill between requests, however slow the machine
     conversation = direct(user)
     url = f"/api/v1/conversations/{conversation.pk}/messages/"
     codes = [user_client.post(url, {"body": f"m{i}"}, format="json").status_code for i in range(4)]
