@@ -82,7 +82,7 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise StripeRateLimited() from exc
     except stripe.InvalidRequestError as exc:
         if getattr(exc, "http_status", None) == 404:
-            raise StripeObjectMissing(str(getattr(exc, "code", "") or "resource_missing")) from exc
+            raise StripeObjectMissing() from exc
         logger.warning("stripe: invalid request (%s)", getattr(exc, "code", ""))
         raise StripeUnavailable("The payment provider refused the request.") from exc
     except stripe.StripeError as exc:

@@ -46,7 +46,7 @@ def test_one_event_replayed_20_times_concurrently_is_processed_exactly_once(
         hook = InboundWebhook.objects.filter(source="stripe", external_id=event["id"]).first()
         return hook if hook and hook.status != "received" else None
 
-    hook = wait_for(processed, timeout=30, message="the worker to process the Stripe event")
+    hook = wait_for(processed, timeout=60, message="the worker to process the Stripe event")
     assert (hook.status, hook.attempts, hook.error) == ("processed", 1, "")
     assert InboundWebhook.objects.filter(source="stripe", external_id=event["id"]).count() == 1
     account.refresh_from_db()
