@@ -227,4 +227,5 @@ class AIUsageDailyAdmin(_ReadOnly):
     date_hierarchy = "day"
     show_full_result_count = False
 
+
 from . import stripe_admin  # noqa: E402,F401 — the Stripe screens
