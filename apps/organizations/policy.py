@@ -14,6 +14,11 @@ nothing to call and a new domain forgets nothing.
   it from there. A viewset may set (or override) it for its queryset. A null
   at the end of the path (a user-owned project) means no organization: no
   policy.
+* ``organization_exempt = "<reason>"`` — on a model with a relation to an
+  organization (or to an org-reached row) that the organization does not own
+  (a follow of an organization, a ledger row naming both parties…): the
+  reason is the declaration; ``tests/organizations/test_policy_reach.py``
+  fails a model that reaches an organization and declares neither.
 * ``organization_url_kwarg`` — on nested routes ``/<parent>/{kwarg}/<rows>/``,
   the URL kwarg that holds the pk of the *first* object on the path
   (``"project_pk"`` with ``"project__owner_organization"``,
