@@ -206,14 +206,14 @@ def assert_gone(procs: list[psutil.Process], timeout: float) -> None:
 
 
 def kill_leftovers(launcher: Launcher | None, data_dir: Path) -> None:
-    """Teardown: whatever a failed test left behind (only our own processes)."""
-    if launcher is None:
-        return
-    for proc in processes_of(launcher.proc.pid, data_dir):
+    """Teardown: whatever a failed test left behind (only our own processes; ``None``: the data directory's)."""
+    for proc in processes_of(launcher.proc.pid if launcher else None, data_dir):
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
+    if launcher is None:
+        return
     if launcher.proc.poll() is None:
         launcher.proc.kill()
     launcher.proc.wait(5)

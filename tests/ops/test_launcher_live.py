@@ -39,10 +39,13 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def data_dir(django_db_setup, django_db_blocker):
     path = private_data_dir()
-    with django_db_blocker.unblock():
-        seed_schema(path)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        with django_db_blocker.unblock():
+            seed_schema(path)
+        yield path
+    finally:
+        kill_leftovers(None, path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
