@@ -157,8 +157,11 @@ def test_a_message_sent_through_one_server_reaches_sockets_on_the_other(live_asg
         assert (await a.expect("message.ack"))["message"]["seq"] == 1
         created = await b.expect("message.created")
         assert created["message"]["client_id"] == client_id
+        # alice's socket has its own "across" (the sender's sockets get message.created too)
+        assert (await a.expect("message.created"))["message"]["body"] == "across"
         await b.send({**frame, "client_id": str(uuid.uuid4()), "body": "and back"})
-        assert (await a.expect("message.created"))["message"]["body"] == "and back"
+        back = await a.expect("message.created")
+        assert back["message"]["body"] == "and back" and back["message"]["seq"] == 2
         await a.close()
         await b.close()
 
