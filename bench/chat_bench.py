@@ -306,7 +306,14 @@ def main() -> int:
 
         async def both():
             relay = await run_case(
-                "relay", f"{ws_base}/bench/relay/", None, [None] * args.members, "", args, pad
+                # signed in like the chat sockets: the shared /ws/ auth refuses anonymous handshakes
+                "relay",
+                f"{ws_base}/bench/relay/",
+                cookies[0],
+                cookies[1:],
+                "",
+                args,
+                pad,
             )
             chat_result = await run_case(
                 "chat", f"{ws_base}/ws/", cookies[0], cookies[1:], str(conversation.pk), args, pad
