@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.core.clientip import client_ip
 from apps.core.exceptions import DomainError, RateLimited
+from apps.sharing.views import share_source
 
 from . import services
 
@@ -18,6 +19,16 @@ class JoinForm(forms.Form):
     name = forms.CharField(max_length=200, required=False)
     referral_code = forms.CharField(max_length=32, required=False, widget=forms.HiddenInput)
     website = forms.CharField(max_length=500, required=False, label="Leave this empty")
+
+
+def _source(request: HttpRequest) -> dict:
+    """Where the join came from: the referring page and the share link followed (apps.sharing)."""
+    source: dict = {}
+    if request.headers.get("Referer"):
+        source["referrer"] = request.headers["Referer"][:500]
+    if share := share_source(request, request.network):
+        source["share"] = share
+    return source
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,9 +44,7 @@ def join_page(request: HttpRequest) -> HttpResponse:
                 name=data["name"],
                 referral_code=data["referral_code"] or None,
                 ip=client_ip(request),
-                source={"referrer": request.headers.get("Referer", "")[:500]}
-                if request.headers.get("Referer")
-                else {},
+                source=_source(request),
                 honeypot=data["website"],
             )
             joined = True

@@ -259,3 +259,27 @@ def test_shares_are_rate_limited_by_network_settings(user_client, user, network)
     assert _share(user_client, "post", posts[1].pk).status_code == 201
     response = _share(user_client, "post", posts[2].pk)
     assert response.status_code == 429 and "Retry-After" in response
+
+
+def test_a_waitlist_join_after_a_share_click_records_the_share_as_its_source(user, network):
+    from rest_framework.test import APIClient
+
+    from apps.invites.models import InviteWaitlist
+
+    share, _ = services.create_share(actor=user, target_type="profile", target_id=user.pk, channel="x")
+    visitor = APIClient()
+    _click(visitor, share.code)
+    response = visitor.post(
+        "/api/v1/waitlist/", {"email": "curious@example.com", "utm_source": "x"}, format="json"
+    )
+    assert response.status_code == 202
+    source = InviteWaitlist.objects.get(email="curious@example.com").source
+    assert source["utm_source"] == "x"
+    assert source["share"]["code"] == share.code and source["share"]["channel"] == "x"
+    # no cookie, or a cookie older than the window: no share recorded
+    APIClient().post("/api/v1/waitlist/", {"email": "direct@example.com"}, format="json")
+    assert "share" not in InviteWaitlist.objects.get(email="direct@example.com").source
+    network.settings = {"attribution_days": 0}
+    network.save()
+    visitor.post("/api/v1/waitlist/", {"email": "late@example.com"}, format="json")
+    assert "share" not in InviteWaitlist.objects.get(email="late@example.com").source

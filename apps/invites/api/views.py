@@ -22,6 +22,7 @@ from apps.core.clientip import client_ip
 from apps.core.exceptions import PermissionDenied
 from apps.core.pagination import AscendingCursorPagination
 from apps.core.permissions import IsNetworkAdminOrHidden, is_network_admin
+from apps.sharing.views import share_source
 
 from .. import services
 from ..models import InviteCode, InviteCodeKind, InviteWaitlist, InviteWaveConfig, WaitlistStatus, WaveStatus
@@ -65,6 +66,8 @@ class WaitlistJoinView(_Anonymous):
         source = serializer.attribution()
         if request.headers.get("Referer"):
             source["referrer"] = request.headers["Referer"][:500]
+        if share := share_source(request, self.network):
+            source["share"] = share
         services.join_waitlist(
             network=self.network,
             email=data["email"],
