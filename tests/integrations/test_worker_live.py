@@ -46,8 +46,9 @@ def _pending(user):
 def test_an_approved_call_runs_once_on_a_real_worker(worker_env, user):
     saas = worker_env
     execution = _pending(user)
-    worker = CeleryWorker("integrations").start()
+    worker = CeleryWorker("integrations")
     try:
+        worker.start(timeout=90)  # inside try: a slow start never leaves a worker behind
         approve(actor=user, execution=execution)
 
         def finished():
@@ -67,8 +68,9 @@ def test_a_worker_killed_mid_call_is_reaped_without_a_second_provider_call(worke
     saas = worker_env
     saas.mode, saas.delay = "slow", 60  # the provider holds the call until released
     execution = _pending(user)
-    worker = CeleryWorker("integrations-kill").start()
+    worker = CeleryWorker("integrations-kill")
     try:
+        worker.start(timeout=90)
         approve(actor=user, execution=execution)
         wait_for(
             lambda: saas.calls["GITHUB_CREATE_ISSUE"] == 1,
