@@ -882,7 +882,9 @@ def _window_end(task: RoadmapTask) -> Any:
 @transaction.atomic
 def challenge_outcome(*, actor: Any, outcome: TaskOutcome, reason: str, details: str = "",
                       evidence: list | None = None) -> RoadmapChallenge:  # fmt: skip
-    outcome = TaskOutcome.objects.select_for_update().select_related("task__project", "claim").get(pk=outcome.pk)
+    outcome = (
+        TaskOutcome.objects.select_for_update().select_related("task__project", "claim").get(pk=outcome.pk)
+    )
     task = outcome.task
     require_level(actor, task.project, Level.CONTRIBUTE)
     if actor.pk in (outcome.submitted_by_id, outcome.claim.claimant_id):
