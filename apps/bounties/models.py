@@ -256,6 +256,10 @@ class TreasuryTransaction(NetworkScopedModel):
     Kind = TxKind
     System = SystemAccount
 
+    #: a transfer between two accounts that may belong to different owners: no one organization
+    #: owns it; the API reaches it only through a balance, whose organization's policy applies
+    organization_exempt = "a transfer between two accounts of possibly different owners"
+
     kind = models.CharField(max_length=20, choices=TxKind.choices)
     asset = models.CharField(max_length=24)
     amount_minor = models.BigIntegerField()
