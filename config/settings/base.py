@@ -320,6 +320,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "CheckoutKindEnum": "apps.billing.stripe_models.CheckoutKind",
+        "BillingPlanEnum": "apps.billing.stripe_models.PlanCode",
         "RoadmapTaskKindEnum": "apps.dispatcher.models.TaskKind",
         "OutcomeCheckKindEnum": "apps.dispatcher.models.CheckKind",
         "RoadmapChallengeReasonEnum": "apps.dispatcher.models.ChallengeReason",
