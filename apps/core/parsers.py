@@ -8,14 +8,18 @@ Every surface that reads client JSON goes through ``loads``:
 * webhooks — their services call ``loads`` on the raw (signed) body.
 
 Limits (settings): ``JSON_MAX_BODY_BYTES`` (default 1 MiB) and
-``JSON_MAX_DEPTH`` (default 64 nested arrays/objects). The C decoder runs
-first (fast); a document nested deeper than the interpreter's recursion
-limit is caught as such, a shallower one is measured without recursion.
+``JSON_MAX_DEPTH`` (default 64 nested arrays/objects). The depth is measured
+on the text BEFORE the C decoder runs: the decoder recurses on the C stack,
+and where something raised the interpreter's recursion limit (Hypothesis
+does while it runs a test; so may a library) 50,000 nested ``[`` overflow
+the stack — a segfault, not a RecursionError. A body with no more opening
+brackets than the limit is not scanned at all (``str.count`` in C).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.conf import settings
@@ -40,19 +44,36 @@ def max_depth() -> int:
     return int(getattr(settings, "JSON_MAX_DEPTH", 64))
 
 
-def _too_deep(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
+_TOKEN = re.compile(r'[\\"\[\]{}]')
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """Whether the text nests arrays/objects deeper than ``limit`` (brackets inside strings ignored).
+
+    One pass over the structural characters only (found by the C regex engine),
+    linear in their number. Where the text is not JSON the decoder stops at or
+    before the point this scan could misread, so it never recurses deeper.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, in_string, skip = 0, False, -1
+    for match in _TOKEN.finditer(text):
+        at, char = match.start(), match.group()
+        if at < skip:
             continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        if in_string:
+            if char == "\\":
+                skip = at + 2  # the next character is escaped
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
     return False
 
 
@@ -73,15 +94,14 @@ def loads(raw: bytes | str | bytearray) -> Any:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
     except UnicodeDecodeError as exc:
         raise UnsafeJSON("The body is not UTF-8.", "invalid_json") from exc
+    if _too_deep(text, max_depth()):
+        raise UnsafeJSON(f"JSON nested too deeply (at most {max_depth()} levels).", "json_too_deep")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError as exc:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:  # a recursion limit set below JSON_MAX_DEPTH
         raise UnsafeJSON(f"JSON nested too deeply (at most {max_depth()} levels).", "json_too_deep") from exc
     except ValueError as exc:
         raise UnsafeJSON(f"JSON parse error - {exc}", "invalid_json") from exc
-    if _too_deep(value, max_depth()):
-        raise UnsafeJSON(f"JSON nested too deeply (at most {max_depth()} levels).", "json_too_deep")
-    return value
 
 
 class SafeJSONParser(JSONParser):
