@@ -481,7 +481,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing.rollup_ai_usage": {"task": "billing.rollup_ai_usage", "schedule": timedelta(minutes=15)},
     # --- integrations ---
     "integrations.expire_pending": {"task": "integrations.expire_pending", "schedule": timedelta(minutes=5)},
-    "integrations.refresh_connections": {"task": "integrations.refresh_connections", "schedule": timedelta(hours=1)},
+    "integrations.refresh_connections": {
+        "task": "integrations.refresh_connections",
+        "schedule": timedelta(hours=1),
+    },
     "integrations.purge_logs": {"task": "integrations.purge_logs", "schedule": crontab(hour=4, minute=40)},
     # --- billing (Stripe) ---
     "billing.report_usage": {"task": "billing.report_usage", "schedule": crontab(hour=0, minute=30)},
@@ -492,13 +495,22 @@ CELERY_BEAT_SCHEDULE = {
     "billing.retry_stripe_events": {"task": "billing.retry_stripe_events", "schedule": timedelta(minutes=10)},
     # --- dispatcher / bounties ---
     "dispatcher.tick": {"task": "dispatcher.tick", "schedule": timedelta(seconds=15)},
-    "dispatcher.reap_expired_claims": {"task": "dispatcher.reap_expired_claims", "schedule": timedelta(minutes=1)},
-    "dispatcher.finalize_accepted": {"task": "dispatcher.finalize_accepted", "schedule": timedelta(minutes=5)},
+    "dispatcher.reap_expired_claims": {
+        "task": "dispatcher.reap_expired_claims",
+        "schedule": timedelta(minutes=1),
+    },
+    "dispatcher.finalize_accepted": {
+        "task": "dispatcher.finalize_accepted",
+        "schedule": timedelta(minutes=5),
+    },
     "dispatcher.timeout_verifications": {
         "task": "dispatcher.timeout_verifications",
         "schedule": timedelta(minutes=5),
     },
-    "bounties.refund_expired_escrows": {"task": "bounties.refund_expired_escrows", "schedule": crontab(minute=15)},
+    "bounties.refund_expired_escrows": {
+        "task": "bounties.refund_expired_escrows",
+        "schedule": crontab(minute=15),
+    },
     "bounties.reconcile_ledger": {"task": "bounties.reconcile_ledger", "schedule": crontab(hour=2, minute=0)},
     # --- invites / mailing ---
     "invites.release_due_waves": {"task": "invites.release_due_waves", "schedule": timedelta(minutes=5)},
@@ -637,7 +649,11 @@ PROMPT_GUARD_LOG_RETENTION_DAYS = 180
 # --- dispatcher / bounties -------------------------------------------------------
 # Ledger assets: code → decimals, chain (None = fiat) and the least payout (minor units).
 BOUNTY_ASSETS = {
-    "USD": {"decimals": 2, "chain": None, "min_payout_minor": env.int("BOUNTY_MIN_PAYOUT_USD_MINOR", default=1000)},
+    "USD": {
+        "decimals": 2,
+        "chain": None,
+        "min_payout_minor": env.int("BOUNTY_MIN_PAYOUT_USD_MINOR", default=1000),
+    },
     "USDC-BASE": {
         "decimals": 6,
         "chain": "base",
@@ -659,7 +675,9 @@ COMPOSIO_WEBHOOK_SECRET = env.str("COMPOSIO_WEBHOOK_SECRET", default="")
 # toolkit=auth-config-id pairs: COMPOSIO_AUTH_CONFIGS=github=ac_123,slack=ac_456
 COMPOSIO_AUTH_CONFIGS = env.dict("COMPOSIO_AUTH_CONFIGS", default={})
 # Where the connect flow may send the browser back (origins); default: the site itself.
-INTEGRATIONS_RETURN_URL_ORIGINS = [o for o in env.list("INTEGRATIONS_RETURN_URL_ORIGINS", default=[]) if o] or [SITE_URL]
+INTEGRATIONS_RETURN_URL_ORIGINS = [
+    o for o in env.list("INTEGRATIONS_RETURN_URL_ORIGINS", default=[]) if o
+] or [SITE_URL]
 # The built-in HTTP connector: https only, public addresses only (True lifts both: tests, local APIs);
 # optional host allowlist (empty = any public host the connection's owner names).
 INTEGRATIONS_ALLOW_PRIVATE_URLS = env.bool("INTEGRATIONS_ALLOW_PRIVATE_URLS", default=False)
@@ -688,11 +706,19 @@ BILLING_FREE_AI_ALLOWANCE_MICROS = env.int("BILLING_FREE_AI_ALLOWANCE_MICROS", d
 BILLING_CREDIT_TOPUP_MIN_MINOR = env.int("BILLING_CREDIT_TOPUP_MIN_MINOR", default=500)
 BILLING_CREDIT_TOPUP_MAX_MINOR = env.int("BILLING_CREDIT_TOPUP_MAX_MINOR", default=1_000_000)
 # Where Checkout, the Portal and Connect onboarding send the user back.
-BILLING_CHECKOUT_SUCCESS_URL = env.str("BILLING_CHECKOUT_SUCCESS_URL", default="") or f"{SITE_URL}/billing/success"
-BILLING_CHECKOUT_CANCEL_URL = env.str("BILLING_CHECKOUT_CANCEL_URL", default="") or f"{SITE_URL}/billing/cancel"
+BILLING_CHECKOUT_SUCCESS_URL = (
+    env.str("BILLING_CHECKOUT_SUCCESS_URL", default="") or f"{SITE_URL}/billing/success"
+)
+BILLING_CHECKOUT_CANCEL_URL = (
+    env.str("BILLING_CHECKOUT_CANCEL_URL", default="") or f"{SITE_URL}/billing/cancel"
+)
 BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", default="") or f"{SITE_URL}/billing"
-BILLING_CONNECT_RETURN_URL = env.str("BILLING_CONNECT_RETURN_URL", default="") or f"{SITE_URL}/billing/connect/done"
-BILLING_CONNECT_REFRESH_URL = env.str("BILLING_CONNECT_REFRESH_URL", default="") or f"{SITE_URL}/billing/connect/refresh"
+BILLING_CONNECT_RETURN_URL = (
+    env.str("BILLING_CONNECT_RETURN_URL", default="") or f"{SITE_URL}/billing/connect/done"
+)
+BILLING_CONNECT_REFRESH_URL = (
+    env.str("BILLING_CONNECT_REFRESH_URL", default="") or f"{SITE_URL}/billing/connect/refresh"
+)
 # Celery retries of one Stripe event before it is marked failed (staff may reprocess).
 STRIPE_EVENT_MAX_ATTEMPTS = env.int("STRIPE_EVENT_MAX_ATTEMPTS", default=5)
 
