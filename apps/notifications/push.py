@@ -20,7 +20,6 @@ import hashlib
 import ipaddress
 import json
 import logging
-import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -32,6 +31,7 @@ from django.conf import settings
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.masking import mask_secret
+from apps.core.ssrf import is_public_address, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +69,6 @@ def _b64url_decode(value: Any, *, field: str) -> bytes:
         raise ValidationFailed("Must be a base64url string.", field=field, code="invalid_key") from exc
 
 
-def _address_is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def check_endpoint_url(endpoint: Any, *, field: str = "token") -> str:
     """The endpoint URL, or a 400 when it is malformed or (outside tests) not a public https host."""
     if not isinstance(endpoint, str) or not endpoint or len(endpoint) > MAX_ENDPOINT_LENGTH:
@@ -109,7 +102,7 @@ def check_endpoint_url(endpoint: Any, *, field: str = "token") -> str:
     if (
         host.lower() in ("localhost", "localhost.localdomain")
         or host.lower().endswith(".localhost")
-        or (literal is not None and not _address_is_public(str(literal)))
+        or (literal is not None and not is_public_address(literal))
     ):
         raise ValidationFailed(
             "Push endpoints on private or loopback addresses are not allowed.",
@@ -124,11 +117,13 @@ def endpoint_resolves_publicly(endpoint: str) -> bool:
     if settings.PUSH_ALLOW_PRIVATE_ENDPOINTS:
         return True
     parts = urlsplit(endpoint)
+    if not parts.hostname:
+        return False
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        addresses = resolve(parts.hostname, parts.port or 443)
     except (OSError, UnicodeError):
         return False
-    return bool(infos) and all(_address_is_public(info[4][0]) for info in infos)
+    return bool(addresses) and all(is_public_address(a) for a in addresses)
 
 
 def parse_web_subscription(value: Any, *, field: str = "token") -> dict[str, Any]:
