@@ -159,12 +159,6 @@ _EV_FROM = (
     "AS x(ord, id, recipient_id, kind, target_type, target_id, actor_ids, title, body, target_url, data, "
     "requires_action, in_app_default, in_app_locked)"
 )
-_RETURNED = (
-    "id, recipient_id, inserted, kind, actor_id, actor_count, actor_ids, target_type, target_id, title, "
-    "body, target_url, data, read_at, archived_at, snoozed_until, requires_action, action_state, "
-    "last_event_at, created_at, network_id, counted, unread_before, email, is_active, choices, timezone, "
-    "quiet_start, quiet_end, email_digest"
-)
 
 _UPSERT = """
 WITH p AS (SELECT %s::timestamptz AS now),
@@ -263,19 +257,17 @@ class Delivered:
 def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
     from .models import ACTOR_IDS_KEPT
 
-    columns: list[list[Any]] = [[] for _ in range(14)]
+    rows = []
     for ord_, merged in enumerate(events):
         ev = merged.last
-        locked = "in_app" in rules.LOCKED.get(ev.kind, ())
-        row = (
+        rows.append((
             ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id,
             "{" + ",".join(str(a) for a in merged.actor_ids) + "}", ev.title, ev.body, merged.target_url,
             json.dumps(merged.data, separators=(",", ":")), merged.requires_action,
-            rules.default_channels(ev.kind)["in_app"], locked,
-        )  # fmt: skip
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
-    params: list[Any] = [now, *columns]
+            rules.default_channels(ev.kind)["in_app"], "in_app" in rules.LOCKED.get(ev.kind, ()),
+        ))  # fmt: skip
+    # one array per column (the 14 of _EV_FROM)
+    params: list[Any] = [now, *(list(column) for column in zip(*rows, strict=True))]
     sql = _UPSERT.format(ev_from=_EV_FROM, kept=ACTOR_IDS_KEPT, **_tables())
     by_key = {ev.key: ev for ev in events}
     with _cursor(prepared=len(events) == 1) as cursor:
