@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, ClassVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from apps.accounts.models import User
 from apps.agents.api import _AgentNestedViewSet, _AgentRowViewSet
-from apps.agents.selectors import can_manage_agent, manageable_agents_q
+from apps.agents.selectors import can_manage_agent
 from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotFound
 from apps.core.pagination import CursorPagination
@@ -40,6 +40,7 @@ from .models import (
     UserIntegration,
 )
 from .services.connections import visible_connections_q
+from .services.execution import visible_executions_q, visible_logs_q
 
 # --- toolkits and connections -------------------------------------------------------
 
@@ -357,10 +358,6 @@ class ApproveSerializer(DecisionSerializer):
     arguments_hash = serializers.RegexField(r"^[0-9a-f]{64}$", required=False)
 
 
-def _execution_q(user: Any) -> Q:
-    return Q(approver_id=user.pk) | manageable_agents_q(user, prefix="agent__") | Q(agent_id=user.pk)
-
-
 @extend_schema(tags=["integrations"])
 class PendingToolExecutionViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """Tool calls waiting for (or past) a decision: yours to approve, or your agents' (``status`` filter)."""
@@ -378,7 +375,7 @@ class PendingToolExecutionViewSet(NetworkScopedViewSet, mixins.ListModelMixin, m
     }
 
     def scope_queryset(self, qs: QuerySet) -> QuerySet:
-        qs = qs.filter(_execution_q(self.request.user))
+        qs = qs.filter(visible_executions_q(self.request.user))
         wanted = self.request.query_params.get("status")
         if self.action == "list" and wanted:
             qs = qs.filter(status=wanted) if wanted in ExecutionStatus.values else qs.none()
@@ -445,8 +442,7 @@ class ToolExecutionLogViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixin
     scope_resource = "integrations"
 
     def scope_queryset(self, qs: QuerySet) -> QuerySet:
-        user = self.request.user
-        qs = qs.filter(Q(user_id=user.pk) | manageable_agents_q(user, prefix="agent__") | Q(agent_id=user.pk))
+        qs = qs.filter(visible_logs_q(self.request.user))
         if self.action != "list":
             return qs
         params = self.request.query_params

@@ -392,6 +392,20 @@ def cancel(*, actor: Any, execution: PendingToolExecution, note: str = "") -> Pe
     return _decide(actor, execution, to=Status.CANCELLED, note=note, agent_side=True)
 
 
+def visible_executions_q(user: Any) -> Q:
+    """Tool calls a user sees: theirs to approve, those of agents they manage, their own (as the agent)."""
+    from apps.agents.selectors import manageable_agents_q
+
+    return Q(approver_id=user.pk) | manageable_agents_q(user, prefix="agent__") | Q(agent_id=user.pk)
+
+
+def visible_logs_q(user: Any) -> Q:
+    """Log rows a user sees: on their connections, of agents they manage, their own (as the agent)."""
+    from apps.agents.selectors import manageable_agents_q
+
+    return Q(user_id=user.pk) | manageable_agents_q(user, prefix="agent__") | Q(agent_id=user.pk)
+
+
 def close_by_staff(*, actor: Any, execution: PendingToolExecution, to: str) -> bool:
     """Staff expire or cancel a pending call from the admin; False when it was no longer pending."""
     if to not in (Status.EXPIRED, Status.CANCELLED) or not getattr(actor, "is_staff", False):
