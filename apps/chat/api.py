@@ -26,7 +26,7 @@ from apps.projects.models import Project
 from apps.social.models import Community
 
 from . import selectors, services
-from .media import media_by_message
+from .media import MAX_MEDIA, media_by_message
 from .models import Conversation, ConversationMember, MemberRole, Message, NotifyLevel
 from .payloads import member_payload, message_payload, message_payloads, reaction_summaries
 
@@ -202,7 +202,10 @@ class SendSerializer(serializers.Serializer):
     )
     reply_to = NetworkScopedRelatedField(queryset=Message.objects.all(), required=False, allow_null=True)
     media = serializers.ListField(
-        child=serializers.UUIDField(), required=False, max_length=10, help_text="Ready uploads to attach."
+        child=serializers.UUIDField(),
+        required=False,
+        max_length=MAX_MEDIA,
+        help_text="Ready uploads to attach.",
     )
 
 

@@ -25,6 +25,7 @@ from apps.core.exceptions import ValidationFailed
 from apps.realtime import dispatch
 
 from . import selectors, services
+from .media import MAX_MEDIA
 from .models import conversation_group
 from .payloads import message_payloads
 
@@ -42,12 +43,12 @@ def _checked_uuid(frame: dict[str, Any], name: str, *, required: bool = True) ->
 
 
 def _media_ids(frame: dict[str, Any]) -> list[uuid.UUID]:
-    """``media``: up to 10 ready upload ids (the service checks they are the sender's)."""
+    """``media``: up to ``MAX_MEDIA`` ready upload ids (the service checks they are the sender's)."""
     raw = frame.get("media")
     if raw is None:
         return []
-    if not isinstance(raw, list) or len(raw) > 10:
-        raise ValidationFailed("media is a list of at most 10 upload ids.", field="media")
+    if not isinstance(raw, list) or len(raw) > MAX_MEDIA:
+        raise ValidationFailed(f"media is a list of at most {MAX_MEDIA} upload ids.", field="media")
     ids = []
     for value in raw:
         try:
