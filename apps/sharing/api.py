@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.exceptions import NotFound
 from apps.core.serializers import FastReadMixin
 from apps.social.api.serializers import UserBriefSerializer
 
@@ -114,8 +115,6 @@ class ShareViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
         if share.sharer_id != viewer.pk and not targets.is_maintainer(
             viewer=viewer, network=self.network, target_type=share.target_type, target_id=share.target_id
         ):
-            from apps.core.exceptions import NotFound
-
             raise NotFound()
         return share
 

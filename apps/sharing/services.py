@@ -21,7 +21,7 @@ import hmac
 import re
 import secrets
 import string
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,6 +56,18 @@ _UTM_TEXT = re.compile(r"^[\w .\-]{0,100}$")
 
 def attribution_days(network: Any) -> int:
     return int(network.setting("attribution_days", settings.SHARE_ATTRIBUTION_DAYS) or 0)
+
+
+def attribution_time(attribution: dict[str, Any], network: Any) -> datetime | None:
+    """When the cookie's share was clicked, or None when that is unreadable, naive or older than
+    ``network``'s attribution window (what both a signup and a waitlist join are credited by)."""
+    try:
+        at = datetime.fromisoformat(str(attribution.get("at")))
+    except ValueError:
+        return None
+    if timezone.is_naive(at) or at < timezone.now() - timedelta(days=attribution_days(network)):
+        return None
+    return at
 
 
 def _new_code() -> str:
@@ -200,12 +212,8 @@ def credit_signup(*, user: Any, attribution: dict[str, Any] | None) -> bool:
     if share is None:
         return False
     ensure_same_network(user.network_id, share)
-    try:
-        at = timezone.datetime.fromisoformat(str(attribution.get("at")))
-    except ValueError:
-        return False
-    days = attribution_days(user.network)
-    if timezone.is_naive(at) or at < timezone.now() - timedelta(days=days):
+    at = attribution_time(attribution, user.network)
+    if at is None:
         return False
     current = User.objects.filter(pk=user.pk).values_list("signup_attribution", flat=True).first() or {}
     merged = {**current, "share": attribution_payload(share) | {"at": at.isoformat()}}

@@ -34,18 +34,10 @@ def read_attribution(request: HttpRequest) -> dict | None:
 def share_source(request: HttpRequest, network) -> dict | None:
     """The attribution cookie's share, for a waitlist join in ``network``: None unless it is this
     network's and younger than the network's attribution window (what a signup is credited by)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     payload = read_attribution(request)
     if not payload or payload.get("network") != str(network.pk):
         return None
-    try:
-        at = timezone.datetime.fromisoformat(str(payload.get("at")))
-    except ValueError:
-        return None
-    if timezone.is_naive(at) or at < timezone.now() - timedelta(days=services.attribution_days(network)):
+    if services.attribution_time(payload, network) is None:
         return None
     return {k: v for k, v in payload.items() if k != "network"}
 
