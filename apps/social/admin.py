@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.core.exceptions import DomainError
 
 from . import services
@@ -24,6 +25,17 @@ def _each(modeladmin: admin.ModelAdmin, request, queryset: QuerySet, action, lab
         modeladmin.message_user(request, f"{label}: {done}.", messages.SUCCESS)
     for line in failed[:20]:
         modeladmin.message_user(request, line, messages.WARNING)
+
+
+class _ServiceEditedAdmin(admin.ModelAdmin):
+    """Rows that change only through the services (the actions): every shown field is read-only,
+    none is added here."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.concrete_fields if f.name not in (self.exclude or ())]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 class ReportedFilter(admin.SimpleListFilter):
@@ -55,7 +67,7 @@ class RootFilter(admin.SimpleListFilter):
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(_ServiceEditedAdmin):
     list_display = (
         "id",
         "author",
@@ -73,12 +85,6 @@ class PostAdmin(admin.ModelAdmin):
     exclude = ("search_vector",)
     actions = ("hide", "unhide", "lock", "delete_posts", "ban_author")
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Post._meta.concrete_fields if f.name != "search_vector"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # deleting is a tombstone: the "delete" action
@@ -124,19 +130,13 @@ class PostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(_ServiceEditedAdmin):
     list_display = ("id", "reason", "status", "reporter", "post", "reported_user", "community", "created_at")
     list_filter = ("status", "reason", "network")
     list_select_related = ("reporter", "post", "reported_user", "community")
     search_fields = ("id", "reporter__handle", "details")
     actions = ("dismiss", "action_hide")
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Report._meta.concrete_fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -158,7 +158,7 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(Community)
-class CommunityAdmin(admin.ModelAdmin):
+class CommunityAdmin(_ServiceEditedAdmin):
     list_display = (
         "slug",
         "name",
@@ -174,27 +174,15 @@ class CommunityAdmin(admin.ModelAdmin):
     list_select_related = ("owner_user", "owner_organization")
     show_full_result_count = False
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Community._meta.concrete_fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(_ServiceEditedAdmin):
     list_display = ("slug", "network", "post_count", "is_blocked")
     list_filter = ("network", "is_blocked")
     search_fields = ("slug",)
     list_select_related = ("network",)
     actions = ("block", "unblock")
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Tag._meta.concrete_fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     @admin.action(description="Block")
     def block(self, request, queryset):
@@ -218,7 +206,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationLogEntry)
-class ModerationLogAdmin(admin.ModelAdmin):
+class ModerationLogAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "action",
@@ -232,15 +220,3 @@ class ModerationLogAdmin(admin.ModelAdmin):
     search_fields = ("target_id", "moderator__handle", "reason")
     list_select_related = ("moderator", "community")
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in ModerationLogEntry._meta.concrete_fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
