@@ -100,12 +100,9 @@ class ShareViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
             wanted = _target_filter(self.request.query_params)
             if wanted is None:
                 return qs.filter(sharer=viewer)
-            qs = qs.filter(target_type=wanted[0], target_id=wanted[1])
-            if targets.is_maintainer(
-                viewer=viewer, network=self.network, target_type=wanted[0], target_id=wanted[1]
-            ):
-                return qs
-            return qs.filter(sharer=viewer)
+            return services.shares_of_target(
+                qs, viewer=viewer, network=self.network, target_type=wanted[0], target_id=wanted[1]
+            )[0]
         return qs
 
     def get_object(self) -> Share:
@@ -147,12 +144,13 @@ class ShareStatsView(UnscopedAPIView):
         if wanted is None:
             raise serializers.ValidationError({"target_type": ["Name the target (target_type, target_id)."]})
         target_type, target_id = wanted
-        qs = Share.objects.filter(network=self.network, target_type=target_type, target_id=target_id)
-        maintainer = targets.is_maintainer(
-            viewer=request.user, network=self.network, target_type=target_type, target_id=target_id
+        qs, maintainer = services.shares_of_target(
+            Share.objects.filter(network=self.network),
+            viewer=request.user,
+            network=self.network,
+            target_type=target_type,
+            target_id=target_id,
         )
-        if not maintainer:
-            qs = qs.filter(sharer=request.user)
         rows = list(
             qs.values("channel")
             .annotate(

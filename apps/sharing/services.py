@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from apps.core.api import ensure_same_network
@@ -139,6 +139,17 @@ def create_share(
             if existing is not None:
                 return existing, False
     raise RuntimeError("could not allocate a share code")  # 62^8 codes: not reached in practice
+
+
+def shares_of_target(
+    qs: QuerySet[Share], *, viewer: Any, network: Any, target_type: str, target_id: Any
+) -> tuple[QuerySet[Share], bool]:
+    """A target's shares as ``viewer`` sees them: every one when they maintain the target, else
+    their own; with whether they maintain it."""
+    qs = qs.filter(target_type=target_type, target_id=target_id)
+    if targets.is_maintainer(viewer=viewer, network=network, target_type=target_type, target_id=target_id):
+        return qs, True
+    return qs.filter(sharer=viewer), False
 
 
 def is_bot(user_agent: str) -> bool:
