@@ -35,15 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
+    drop_scratch,
     free_port,
     logged_in_session,
-    manage,
-    recreate_database,
+    migrate,
     run_wrk,
     services_and_env,
+    setup_django,
     start_uvicorn,
-    with_database,
-    with_redis_db,
+    use_scratch,
 )
 
 SCRATCH_DB = "colony_apikey_bench"
@@ -131,22 +131,13 @@ def main() -> int:
     database_url = None
     try:
         services.start(env)
-        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
-        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["DATABASE_URL"] = database_url
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "bootstrap_colony")
-        os.environ.update(env)
-        import django
-
-        django.setup()
+        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB)
+        migrate(env)
+        setup_django(env, flush_redis=True)
         from apps.accounts.models import User
         from apps.apikeys import services as key_services
-        from apps.core.redis import get_redis
         from apps.networks.selectors import default_network
 
-        get_redis().flushdb()
         user, _ = User.objects.get_or_create(
             email="bench@colony.local", defaults={"network": default_network(), "handle": "bench_user"}
         )
@@ -201,13 +192,7 @@ def main() -> int:
             server.terminate()
             server.wait(10)
         if database_url and not args.keep_db:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except ImportError:
-                pass
-            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+            drop_scratch(database_url, SCRATCH_DB)
         services.stop()
 
 

@@ -40,13 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    drop_scratch,
     free_port,
-    manage,
-    recreate_database,
+    migrate,
     services_and_env,
+    setup_django,
     start_uvicorn,
-    with_database,
-    with_redis_db,
+    use_scratch,
 )
 
 SCRATCH_DB = "colony_billing_bench"
@@ -139,20 +139,9 @@ def main() -> int:
     server = None
     try:
         services.start(env)
-        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
-        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["DATABASE_URL"] = database_url
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        env["CELERY_BROKER_URL"] = env["REDIS_URL"]
-        env["CELERY_RESULT_BACKEND"] = env["REDIS_URL"]
-        manage(env, "migrate", "--noinput", "-v", "0")
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from apps.core.redis import get_redis
-
-        get_redis().flushdb()
+        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB, celery=True)
+        migrate(env, bootstrap=False)
+        setup_django(env, flush_redis=True)
         port = free_port()
         server, _ = start_uvicorn(env, port, app="bench.asgi:application")
         ours, bare = [], []
@@ -199,13 +188,7 @@ def main() -> int:
             server.terminate()
             server.wait(10)
         if database_url and not args.keep_db:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except ImportError:
-                pass
-            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+            drop_scratch(database_url, SCRATCH_DB)
         services.stop()
 
 

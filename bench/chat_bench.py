@@ -51,12 +51,12 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
     free_port,
     logged_in_session,
-    manage,
+    migrate,
     recreate_database,
     services_and_env,
+    setup_django,
     start_uvicorn,
-    with_database,
-    with_redis_db,
+    use_scratch,
 )
 
 SCRATCH_DB = "colony_chat_bench"
@@ -250,21 +250,13 @@ def main() -> int:
     server = None
     try:
         services.start(env)
-        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["DATABASE_URL"] = with_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "bootstrap_colony")
-        os.environ.update(env)
-        import django
-
-        django.setup()
+        use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB)
+        migrate(env)
+        setup_django(env, flush_redis=True)
         from apps.accounts.models import User
         from apps.chat import services as chat
-        from apps.core.redis import get_redis
         from apps.networks.selectors import default_network
 
-        get_redis().flushdb()
         network = default_network()
         people = [
             User.objects.create(

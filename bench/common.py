@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -77,6 +78,48 @@ def recreate_database(url: str, name: str, *, drop_only: bool = False) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def use_scratch(env: dict[str, str], database: str, redis_db: int, *, celery: bool = False) -> str:
+    """Recreate the scratch database ``database`` and point ``env`` at it and at Redis db ``redis_db``.
+
+    With ``celery`` the broker and result backend use that Redis db too. Returns the database URL
+    (for ``drop_scratch``).
+    """
+    database_url = with_database(env["DATABASE_URL"], database)
+    recreate_database(env["DATABASE_URL"], database)
+    env["DATABASE_URL"] = database_url
+    env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], redis_db)
+    if celery:
+        env["CELERY_BROKER_URL"] = env["CELERY_RESULT_BACKEND"] = env["REDIS_URL"]
+    return database_url
+
+
+def migrate(env: dict[str, str], *, bootstrap: bool = True) -> None:
+    """``migrate`` the database in ``env`` and, unless told not to, ``bootstrap_colony`` it."""
+    manage(env, "migrate", "--noinput", "-v", "0")
+    if bootstrap:
+        manage(env, "bootstrap_colony")
+
+
+def setup_django(env: dict[str, str], *, flush_redis: bool = False) -> None:
+    """Django in this process, configured by ``env``; with ``flush_redis`` its Redis db is emptied."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    if flush_redis:
+        from apps.core.redis import get_redis
+
+        get_redis().flushdb()
+
+
+def drop_scratch(url: str, database: str) -> None:
+    """Close this process's Django connections, then drop the scratch database ``database``."""
+    from django.db import connections
+
+    connections.close_all()
+    recreate_database(url, database, drop_only=True)
 
 
 def parse_wrk(output: str) -> dict:

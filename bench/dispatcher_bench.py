@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import manage, recreate_database, services_and_env, with_database, with_redis_db  # noqa: E402
+from bench.common import drop_scratch, migrate, services_and_env, setup_django, use_scratch  # noqa: E402
 
 SCRATCH_DB = "colony_dispatcher_bench"
 SCRATCH_REDIS_DB = 13
@@ -51,15 +51,8 @@ RETURNING t.id
 """
 
 
-def _setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-
-
 def _claimer(env, mode, agent_id, project_id, start, out) -> None:
-    _setup_django(env)
+    setup_django(env)
     from django.db import connection, transaction
 
     from apps.accounts.models import User
@@ -159,7 +152,7 @@ def claims(env, tasks: int, claimers: list[int]) -> list[tuple]:
 
 
 def _writer(env, mode, balance_id, count, start, out) -> None:
-    _setup_django(env)
+    setup_django(env)
     from django.db import connection, transaction
 
     from apps.bounties.ledger import Transfer, post_transfer
@@ -236,18 +229,9 @@ def main() -> int:
     database_url = None
     try:
         services.start(env)
-        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
-        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["DATABASE_URL"] = database_url
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        env["CELERY_BROKER_URL"] = env["REDIS_URL"]
-        env["CELERY_RESULT_BACKEND"] = env["REDIS_URL"]
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "bootstrap_colony")
-        _setup_django(env)
-        from apps.core.redis import get_redis
-
-        get_redis().flushdb()
+        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB, celery=True)
+        migrate(env)
+        setup_django(env, flush_redis=True)
         claimer_counts = [int(n) for n in args.claimers.split(",") if n.strip()]
         writer_counts = [int(n) for n in args.writers.split(",") if n.strip()]
         claim_rows = claims(env, args.tasks, claimer_counts)
@@ -275,13 +259,7 @@ def main() -> int:
         return 0
     finally:
         if database_url and not args.keep_db:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except ImportError:
-                pass
-            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+            drop_scratch(database_url, SCRATCH_DB)
         services.stop()
 
 

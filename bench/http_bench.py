@@ -38,14 +38,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
+    drop_scratch,
     free_port,
-    manage,
-    recreate_database,
+    migrate,
     run_wrk,
     services_and_env,
+    setup_django,
     start_uvicorn,
-    with_database,
-    with_redis_db,
+    use_scratch,
 )
 
 SCRATCH_DB = "colony_http_bench"
@@ -154,19 +154,9 @@ def main() -> int:
     workdir = tempfile.TemporaryDirectory(prefix="colony-bench-")
     try:
         services.start(env)
-        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
-        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["DATABASE_URL"] = database_url
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "bootstrap_colony")
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from apps.core.redis import get_redis
-
-        get_redis().flushdb()
+        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB)
+        migrate(env)
+        setup_django(env, flush_redis=True)
         _, token = prepare_data()
         server, base = start_uvicorn(env, free_port())
         session_key, csrf = login(base)
@@ -249,13 +239,7 @@ def main() -> int:
             server.terminate()
             server.wait(10)
         if database_url and not args.keep_db:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except ImportError:
-                pass
-            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+            drop_scratch(database_url, SCRATCH_DB)
         services.stop()
         workdir.cleanup()
 

@@ -42,11 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
-    manage,
-    recreate_database,
+    drop_scratch,
+    migrate,
     services_and_env,
-    with_database,
-    with_redis_db,
+    setup_django,
+    use_scratch,
 )
 
 SCRATCH_DB = "colony_inbox_bench"
@@ -263,23 +263,14 @@ def main() -> int:
     database_url = None
     try:
         services.start(env)
-        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
-        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["DATABASE_URL"] = database_url
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "bootstrap_colony")
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from apps.core.redis import get_redis
+        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB)
+        migrate(env)
+        setup_django(env, flush_redis=True)
         from apps.inbox.models import InboxItem
         from apps.networks.selectors import default_network
         from apps.notifications.models import Notification
         from apps.realtime import presence
 
-        get_redis().flushdb()
         network = default_network()
         [owner] = make_users(network, "owner", 1)
         actors = make_users(network, "actor", args.n)
@@ -372,13 +363,7 @@ def main() -> int:
         return 0
     finally:
         if database_url and not args.keep_db:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except ImportError:
-                pass
-            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+            drop_scratch(database_url, SCRATCH_DB)
         services.stop()
 
 

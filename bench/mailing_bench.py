@@ -42,12 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    drop_scratch,
     free_port,
-    manage,
-    recreate_database,
+    migrate,
     services_and_env,
-    with_database,
-    with_redis_db,
+    setup_django,
+    use_scratch,
 )
 
 SCRATCH_DB = "colony_mailing_bench"
@@ -223,11 +223,7 @@ def main() -> int:
     database_url = None
     try:
         services.start(env)
-        database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
-        recreate_database(env["DATABASE_URL"], SCRATCH_DB)
-        env["DATABASE_URL"] = database_url
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
-        env["CELERY_BROKER_URL"] = env["CELERY_RESULT_BACKEND"] = env["REDIS_URL"]
+        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB, celery=True)
         port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         env.update(AWS)
@@ -240,20 +236,14 @@ def main() -> int:
                 "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             }
         )
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "bootstrap_colony")
-        os.environ.update(env)
-        import django
-
-        django.setup()
+        migrate(env)
+        setup_django(env, flush_redis=True)
         from django.db import connection
 
-        from apps.core.redis import get_redis
         from apps.mailing import services as mailing
         from apps.mailing.models import EmailCampaign, EmailSend
         from apps.mailing.services.sending import render_message
 
-        get_redis().flushdb()
         moto = start_moto(port)
 
         t0 = time.perf_counter()
@@ -369,10 +359,7 @@ def main() -> int:
             moto.terminate()
             moto.wait(10)
         if database_url and not args.keep_db:
-            from django.db import connections
-
-            connections.close_all()
-            recreate_database(database_url, SCRATCH_DB, drop_only=True)
+            drop_scratch(database_url, SCRATCH_DB)
         services.stop()
 
 

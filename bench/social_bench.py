@@ -30,12 +30,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
+    drop_scratch,
     free_port,
     logged_in_session,
     manage,
     recreate_database,
     run_wrk,
     services_and_env,
+    setup_django,
     start_uvicorn,
     with_database,
     with_redis_db,
@@ -123,10 +125,7 @@ def main() -> int:
                 env, "seed_demo", "--networks", str(args.networks), "--users", str(args.users),
                 "--posts", str(args.posts),
             )  # fmt: skip
-        os.environ.update(env)
-        import django
-
-        django.setup()
+        setup_django(env)
         from apps.social.models import Post
 
         s = subjects()
@@ -168,10 +167,7 @@ def main() -> int:
             server.terminate()
             server.wait(10)
         if not args.keep_db and not args.reuse_db:
-            from django.db import connections
-
-            connections.close_all()
-            recreate_database(admin_url, SCRATCH_DB, drop_only=True)
+            drop_scratch(admin_url, SCRATCH_DB)
         services.stop()
 
 
