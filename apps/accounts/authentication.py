@@ -74,10 +74,6 @@ def _authenticate_by_session_token(token: str):
 
 
 def _unwrap(user):
-    from django.utils.functional import LazyObject, empty
+    from apps.core.tenancy import unwrap_lazy  # tenancy imports the networks models
 
-    while isinstance(user, LazyObject):
-        if user._wrapped is empty:
-            user._setup()
-        user = user._wrapped
-    return user
+    return unwrap_lazy(user)

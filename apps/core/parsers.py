@@ -77,6 +77,10 @@ def _too_deep(text: str, limit: int) -> bool:
     return False
 
 
+def _nested_too_deeply() -> UnsafeJSON:
+    return UnsafeJSON(f"JSON nested too deeply (at most {max_depth()} levels).", "json_too_deep")
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -95,11 +99,11 @@ def loads(raw: bytes | str | bytearray) -> Any:
     except UnicodeDecodeError as exc:
         raise UnsafeJSON("The body is not UTF-8.", "invalid_json") from exc
     if _too_deep(text, max_depth()):
-        raise UnsafeJSON(f"JSON nested too deeply (at most {max_depth()} levels).", "json_too_deep")
+        raise _nested_too_deeply()
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except RecursionError as exc:  # a recursion limit set below JSON_MAX_DEPTH
-        raise UnsafeJSON(f"JSON nested too deeply (at most {max_depth()} levels).", "json_too_deep") from exc
+        raise _nested_too_deeply() from exc
     except ValueError as exc:
         raise UnsafeJSON(f"JSON parse error - {exc}", "invalid_json") from exc
 

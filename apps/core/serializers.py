@@ -64,16 +64,6 @@ class FieldsOnceMixin:
         return {name: _copy_field(field) for name, field in template.items()}
 
 
-def clear_field_templates() -> None:
-    """Forget every class's built fields (tests that patch models or settings)."""
-    stack: list[Any] = [FieldsOnceMixin]
-    while stack:
-        cls = stack.pop()
-        if "_fields_template" in cls.__dict__:
-            cls._fields_template = None
-        stack.extend(cls.__subclasses__())
-
-
 # --- the read path -------------------------------------------------------------------
 
 _SKIP = object()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.functional import SimpleLazyObject, empty
+from django.utils.functional import LazyObject, empty
 
 from apps.networks.models import Network
 from apps.networks.selectors import network_for_host
@@ -45,9 +45,13 @@ def request_network(request: Any) -> Network | None:
     that may meet a network-less request reads it through here and fails
     closed instead of dereferencing None.
     """
-    network = getattr(request, "network", None)
-    if isinstance(network, SimpleLazyObject):
-        if network._wrapped is empty:
-            network._setup()
-        network = network._wrapped
-    return network
+    return unwrap_lazy(getattr(request, "network", None))
+
+
+def unwrap_lazy(value: Any) -> Any:
+    """The object behind Django's lazy proxies (evaluated if it was not yet), or the value itself."""
+    while isinstance(value, LazyObject):
+        if value._wrapped is empty:
+            value._setup()
+        value = value._wrapped
+    return value

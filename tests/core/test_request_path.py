@@ -69,23 +69,12 @@ def _warm(client: Client, n: int = 3) -> None:
 # --- the floor ------------------------------------------------------------------------------
 
 
-def test_a_warm_session_me_runs_no_sql_and_at_most_three_redis_round_trips(
-    network, django_assert_num_queries
+@pytest.mark.parametrize("make_client", [_signed_in, _api_key_client], ids=["session", "api_key"])
+def test_a_warm_me_runs_no_sql_and_at_most_three_redis_round_trips(
+    network, django_assert_num_queries, make_client
 ):
     user = UserFactory(network=network)
-    client = _signed_in(user)
-    _warm(client)
-    with django_assert_num_queries(0), redis_round_trips() as trips:
-        response = client.get("/api/v1/me/")
-    assert response.status_code == 200 and response.json()["id"] == str(user.pk)
-    assert len(trips) <= 3, f"{len(trips)} Redis round trips"
-
-
-def test_a_warm_api_key_me_runs_no_sql_and_at_most_three_redis_round_trips(
-    network, django_assert_num_queries
-):
-    user = UserFactory(network=network)
-    client = _api_key_client(user)
+    client = make_client(user)
     _warm(client)
     with django_assert_num_queries(0), redis_round_trips() as trips:
         response = client.get("/api/v1/me/")
