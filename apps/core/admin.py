@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from .exceptions import DomainError
 from .models import AuditEvent, InboundWebhook, Upload
 
 
@@ -16,6 +17,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class LedgerAdmin(ReadOnlyAdmin):
+    """Read-only lists of tables that grow without bound: no full count per page."""
+
+    show_full_result_count = False
+
+
+def each_through_service(modeladmin, request, queryset, fn, done: str) -> None:
+    """An admin action: ``fn(obj)`` (a service call) for each selected row; refusals become warnings."""
+    count = 0
+    for obj in queryset:
+        try:
+            fn(obj)
+            count += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.WARNING)
+    modeladmin.message_user(request, f"{count} {done}.")
 
 
 @admin.register(AuditEvent)

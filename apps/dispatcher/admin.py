@@ -3,9 +3,9 @@ challenge, pause/resume a project's dispatcher, kick a tick); signals are read-o
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from apps.core.exceptions import DomainError
+from apps.core.admin import LedgerAdmin, each_through_service
 
 from . import services
 from .models import (
@@ -19,32 +19,8 @@ from .models import (
 )
 
 
-class _ReadOnly(admin.ModelAdmin):
-    show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-def _each(modeladmin, request, queryset, fn, done: str) -> None:
-    count = 0
-    for obj in queryset:
-        try:
-            fn(obj)
-            count += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.WARNING)
-    modeladmin.message_user(request, f"{count} {done}.")
-
-
 @admin.register(RoadmapTask)
-class RoadmapTaskAdmin(_ReadOnly):
+class RoadmapTaskAdmin(LedgerAdmin):
     list_display = ("title", "project", "status", "priority", "claimable_by", "attempt_count", "created_at")
     list_filter = ("status", "kind", "network")
     search_fields = ("title", "project__name")
@@ -64,7 +40,7 @@ class VerificationRunInline(admin.TabularInline):
 
 
 @admin.register(TaskClaim)
-class TaskClaimAdmin(_ReadOnly):
+class TaskClaimAdmin(LedgerAdmin):
     list_display = ("pk", "task", "claimant", "status", "fence", "lease_expires_at", "source")
     list_filter = ("status", "source", "network")
     list_select_related = ("task", "claimant")
@@ -73,12 +49,12 @@ class TaskClaimAdmin(_ReadOnly):
 
     @admin.action(description="Revoke the selected claims")
     def revoke(self, request, queryset):
-        _each(self, request, queryset.filter(status__in=("active", "submitted")),
+        each_through_service(self, request, queryset.filter(status__in=("active", "submitted")),
               lambda c: services.revoke_claim(actor=request.user, claim=c, reason="revoked by staff"), "revoked")  # fmt: skip
 
 
 @admin.register(TaskOutcome)
-class TaskOutcomeAdmin(_ReadOnly):
+class TaskOutcomeAdmin(LedgerAdmin):
     list_display = ("pk", "task", "submitted_by", "attempt_no", "status", "decided_at")
     list_filter = ("status", "network")
     list_select_related = ("task", "submitted_by")
@@ -86,7 +62,7 @@ class TaskOutcomeAdmin(_ReadOnly):
 
 
 @admin.register(RoadmapChallenge)
-class RoadmapChallengeAdmin(_ReadOnly):
+class RoadmapChallengeAdmin(LedgerAdmin):
     list_display = ("pk", "task", "challenger", "reason", "status", "created_at")
     list_filter = ("status", "reason", "network")
     list_select_related = ("task", "challenger")
@@ -94,17 +70,17 @@ class RoadmapChallengeAdmin(_ReadOnly):
 
     @admin.action(description="Uphold (reopen the task, unlock its escrows)")
     def uphold(self, request, queryset):
-        _each(self, request, queryset, lambda c: services.resolve_challenge(actor=request.user, challenge=c,
+        each_through_service(self, request, queryset, lambda c: services.resolve_challenge(actor=request.user, challenge=c,
               upheld=True, note="upheld by staff"), "upheld")  # fmt: skip
 
     @admin.action(description="Dismiss (finalisation resumes)")
     def dismiss(self, request, queryset):
-        _each(self, request, queryset, lambda c: services.resolve_challenge(actor=request.user, challenge=c,
+        each_through_service(self, request, queryset, lambda c: services.resolve_challenge(actor=request.user, challenge=c,
               upheld=False, note="dismissed by staff"), "dismissed")  # fmt: skip
 
 
 @admin.register(DispatcherState)
-class DispatcherStateAdmin(_ReadOnly):
+class DispatcherStateAdmin(LedgerAdmin):
     list_display = ("project", "mode", "tick_interval_s", "max_active_claims", "last_tick_at", "next_tick_at")
     list_filter = ("mode", "network")
     list_select_related = ("project",)
@@ -112,23 +88,23 @@ class DispatcherStateAdmin(_ReadOnly):
 
     @admin.action(description="Pause (mode off)")
     def pause(self, request, queryset):
-        _each(self, request, queryset, lambda s: services.update_state(actor=request.user, project=s.project,
+        each_through_service(self, request, queryset, lambda s: services.update_state(actor=request.user, project=s.project,
               changes={"mode": "off"}), "paused")  # fmt: skip
 
     @admin.action(description="Resume (mode auto)")
     def resume_auto(self, request, queryset):
-        _each(self, request, queryset, lambda s: services.update_state(actor=request.user, project=s.project,
+        each_through_service(self, request, queryset, lambda s: services.update_state(actor=request.user, project=s.project,
               changes={"mode": "auto"}), "resumed")  # fmt: skip
 
     @admin.action(description="Kick a tick now")
     def kick(self, request, queryset):
-        _each(
+        each_through_service(
             self, request, queryset, lambda s: services.kick(actor=request.user, project=s.project), "kicked"
         )
 
 
 @admin.register(SignalLog)
-class SignalLogAdmin(_ReadOnly):
+class SignalLogAdmin(LedgerAdmin):
     list_display = ("kind", "project", "task", "status", "created_at", "processed_at")
     list_filter = ("kind", "status", "network")
     list_select_related = ("project", "task")
