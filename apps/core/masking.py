@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-_PREFIX = re.compile(r"^([A-Za-z]{2,5}[-_])")
+# Only the well-known public prefixes of vendors' keys are shown. A generic
+# "letters then - or _" rule misread random url-safe secrets ("RN_x…") as
+# prefixed and showed their first characters.
+_PREFIX = re.compile(r"^((?:sk|rk|pk|whsec|gh[pousr]|github_pat|glpat|col|xox[abprs])[-_])")
 
 
 def mask_secret(value: str | None) -> str:
