@@ -12,6 +12,8 @@ with Stripe's form-encoded requests and JSON objects:
     POST /v1/account_links
     GET  /v1/subscriptions/{id}             GET /v1/invoices/{id}
     GET  /v1/payouts/{id}  (Stripe-Account header)
+    POST /v1/subscriptions/{id}             (quantity, items[0][quantity], proration_behavior)
+    POST /v1/transfers                      GET /v1/transfers/{id}
     POST /v1/billing/meter_events           (identifier deduplicated, like Stripe)
 
 Idempotency: a POST with an ``Idempotency-Key`` seen before replays the first
@@ -424,6 +426,62 @@ class StripeStub:
             }
             self.meter_events[identifier] = obj
             return 200, obj
+        if method == "POST" and len(parts) == 3 and parts[1] == "subscriptions":
+            sub = self.objects.get(parts[2])
+            if sub is None or sub.get("object") != "subscription":
+                return self._missing(parts[2])
+            items = params.get("items") or []
+            quantity = params.get("quantity") or (items[0].get("quantity") if items else None)
+            if quantity is not None:
+                if int(quantity) < 1:
+                    return 400, {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "Invalid positive integer",
+                            "param": "quantity",
+                        }
+                    }
+                sub["items"]["data"][0]["quantity"] = int(quantity)
+                sub["quantity"] = int(quantity)
+            if "metadata" in params:
+                sub.setdefault("metadata", {}).update(params["metadata"])
+            return self._get(parts[2], "subscription")
+        if method == "POST" and path == "/v1/transfers":
+            destination = params.get("destination")
+            account = self.objects.get(str(destination))
+            if account is None or account.get("object") != "account":
+                return self._missing(str(destination))
+            if not account.get("payouts_enabled"):
+                return 400, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "account_invalid",
+                        "message": "The destination account cannot receive transfers yet.",
+                        "param": "destination",
+                    }
+                }
+            amount = int(params.get("amount") or 0)
+            if amount <= 0:
+                return 400, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "Invalid integer",
+                        "param": "amount",
+                    }
+                }
+            obj = {
+                "id": self.new_id("tr"),
+                "object": "transfer",
+                "amount": amount,
+                "currency": params.get("currency", "usd"),
+                "destination": destination,
+                "transfer_group": params.get("transfer_group"),
+                "metadata": params.get("metadata", {}),
+                "reversed": False,
+                "created": now,
+            }
+            self.objects[obj["id"]] = obj
+            return 200, obj
         if method == "GET" and len(parts) == 3:
             kinds = {
                 "customers": "customer",
@@ -431,6 +489,7 @@ class StripeStub:
                 "invoices": "invoice",
                 "accounts": "account",
                 "payouts": "payout",
+                "transfers": "transfer",
             }
             kind = kinds.get(parts[1])
             if kind == "payout":
