@@ -142,14 +142,14 @@ def deliver_notification(*, notification_id: Any, now: datetime | None = None) -
 
 
 def apply_push_result(*, token: PushNotificationToken, result: push.PushResult) -> None:
-    """A device's health after one send: gone → deleted; repeated failures → disabled."""
+    """A device's health after one send: gone → deleted; repeated failures (its own) → disabled."""
     if result.outcome == "gone":
         PushNotificationToken.objects.filter(pk=token.pk).delete()
         logger.info("push device %s is gone (%s); deleted", token.pk, result.status)
     elif result.ok:
         if token.failure_count:
             PushNotificationToken.objects.filter(pk=token.pk).update(failure_count=0)
-    else:
+    elif result.device_fault:  # missing or refused credentials are not the device's failure
         PushNotificationToken.objects.filter(pk=token.pk).update(failure_count=F("failure_count") + 1)
         PushNotificationToken.objects.filter(
             pk=token.pk, failure_count__gte=settings.PUSH_TOKEN_MAX_FAILURES

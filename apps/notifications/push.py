@@ -1,15 +1,19 @@
 """Push providers behind one interface: Web Push (VAPID, pywebpush), FCM and APNs.
 
 ``provider_for(token).send(token, payload)`` returns a ``PushResult``:
-``sent``; ``gone`` (404/410: the subscription no longer exists, the caller
-deletes the token); ``retry`` (429, 5xx, network errors: try again later);
-``rejected`` (any other refusal: this message will never be accepted).
+``sent``; ``gone`` (the device no longer exists, the caller deletes the
+token); ``retry`` (429, 5xx, network errors: try again later); ``rejected``
+(any other refusal: this message will never be accepted). A result with
+``device_fault=False`` (missing or refused credentials) does not count
+against the device. Senders: ``WebPush`` here, ``fcm.FCM``, ``apns.APNs``.
 
-Web Push subscriptions are checked when registered (``parse_web_subscription``)
-and their endpoint again before every send: outside tests
-(``PUSH_ALLOW_PRIVATE_ENDPOINTS``) an endpoint must be https on a public
-address, never loopback, private, link-local or reserved (no SSRF through a
-crafted subscription).
+Web Push endpoints follow the project's one outbound-URL rule
+(``apps.core.ssrf``): checked when registered (``parse_web_subscription`` →
+``check_public_url``: https, no credentials, never a loopback, private,
+link-local or reserved address), and every send goes through
+``public_client``, which checks the address it actually connects to (no DNS
+rebinding). ``PUSH_ALLOW_PRIVATE_ENDPOINTS`` lifts the address rule (tests,
+local push services).
 """
 
 from __future__ import annotations
@@ -17,21 +21,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.masking import mask_secret
-from apps.core.ssrf import is_public_address, resolve
+from apps.core.ssrf import UnsafeAddress, check_public_url, public_client
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,8 @@ class PushResult:
     status: int | None = None
     error: str = ""
     retry_after: int | None = None
+    #: False when the failure is the deployment's (credentials), not the device's
+    device_fault: bool = True
 
     @property
     def ok(self) -> bool:
@@ -70,7 +77,11 @@ def _b64url_decode(value: Any, *, field: str) -> bytes:
 
 
 def check_endpoint_url(endpoint: Any, *, field: str = "token") -> str:
-    """The endpoint URL, or a 400 when it is malformed or (outside tests) not a public https host."""
+    """The endpoint URL, or a 400 when it is malformed or (outside tests) not a public https host.
+
+    The rule is ``apps.core.ssrf.check_public_url``'s; a host that does not
+    resolve now is accepted (every send checks the address it connects to).
+    """
     if not isinstance(endpoint, str) or not endpoint or len(endpoint) > MAX_ENDPOINT_LENGTH:
         raise ValidationFailed(
             f"The subscription endpoint must be a URL of at most {MAX_ENDPOINT_LENGTH} characters.",
@@ -78,52 +89,26 @@ def check_endpoint_url(endpoint: Any, *, field: str = "token") -> str:
             code="invalid_endpoint",
         )
     try:
-        parts = urlsplit(endpoint)
-        host = parts.hostname
-        parts.port  # noqa: B018 — raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValidationFailed(
-            "The subscription endpoint is not a valid URL.", field=field, code="invalid_endpoint"
-        ) from exc
-    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
-        raise ValidationFailed(
-            "The subscription endpoint is not a valid URL.", field=field, code="invalid_endpoint"
+        check_public_url(
+            endpoint, field=field, allow_private=settings.PUSH_ALLOW_PRIVATE_ENDPOINTS, strip_slash=False
         )
-    if settings.PUSH_ALLOW_PRIVATE_ENDPOINTS:
-        return endpoint
-    if parts.scheme != "https":
-        raise ValidationFailed(
-            "The subscription endpoint must use https.", field=field, code="invalid_endpoint"
+    except ValidationFailed as exc:
+        code = getattr(exc, "code", "")
+        if code == f"{field}_unresolvable":
+            return endpoint
+        if code == f"{field}_private":
+            raise ValidationFailed(
+                "Push endpoints on private or loopback addresses are not allowed.",
+                field=field,
+                code="endpoint_not_allowed",
+            ) from exc
+        message = (
+            "The subscription endpoint must use https."
+            if code == f"{field}_not_https"
+            else ("The subscription endpoint is not a valid URL.")
         )
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if (
-        host.lower() in ("localhost", "localhost.localdomain")
-        or host.lower().endswith(".localhost")
-        or (literal is not None and not is_public_address(literal))
-    ):
-        raise ValidationFailed(
-            "Push endpoints on private or loopback addresses are not allowed.",
-            field=field,
-            code="endpoint_not_allowed",
-        )
+        raise ValidationFailed(message, field=field, code="invalid_endpoint") from exc
     return endpoint
-
-
-def endpoint_resolves_publicly(endpoint: str) -> bool:
-    """Send-time check (the host may resolve elsewhere than when it was registered)."""
-    if settings.PUSH_ALLOW_PRIVATE_ENDPOINTS:
-        return True
-    parts = urlsplit(endpoint)
-    if not parts.hostname:
-        return False
-    try:
-        addresses = resolve(parts.hostname, parts.port or 443)
-    except (OSError, UnicodeError):
-        return False
-    return bool(addresses) and all(is_public_address(a) for a in addresses)
 
 
 def parse_web_subscription(value: Any, *, field: str = "token") -> dict[str, Any]:
@@ -225,31 +210,98 @@ def vapid_public_key() -> str:
 # --- providers --------------------------------------------------------------------
 
 
-def _classify(status: int | None, error: str, retry_after: Any = None) -> PushResult:
+def retry_after_seconds(response: Any) -> int | None:
+    """``Retry-After`` in seconds (an HTTP date or garbage: None)."""
+    value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
+    try:
+        return max(0, int(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(
+    status: int | None, error: str, retry_after: int | None = None, *, gone: tuple[int, ...] = (404, 410)
+) -> PushResult:
     if status is not None and 200 <= status < 300:
         return PushResult("sent", status)
-    if status in (404, 410):
+    if status in gone:
         return PushResult("gone", status, error)
     if status is None or status == 429 or status >= 500:
-        try:
-            seconds = int(retry_after) if retry_after is not None else None
-        except (TypeError, ValueError):
-            seconds = None
-        return PushResult("retry", status, error, seconds)
+        return PushResult("retry", status, error, retry_after)
     return PushResult("rejected", status, error)
 
 
+_clients: dict[tuple[Any, ...], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def http2_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("h2") is not None
+
+
+def http_client(name: str) -> httpx.Client:
+    """One pooled client per provider and process.
+
+    ``webpush``: ``apps.core.ssrf.public_client`` — the endpoint is the
+    user's, so every connection is checked. FCM / APNs: the operator's
+    configured hosts; HTTP/2 (which APNs requires) when the ``h2`` package
+    is installed, else HTTP/1.1.
+    """
+    timeout = float(settings.PUSH_TIMEOUT_SECONDS)
+    allow_private = bool(settings.PUSH_ALLOW_PRIVATE_ENDPOINTS)
+    key = (name, timeout, allow_private if name == "webpush" else None)
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            if name == "webpush":
+                client = public_client(allow_private=allow_private, timeout=timeout)
+            else:
+                client = httpx.Client(
+                    timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                    follow_redirects=False,
+                    trust_env=False,
+                    http2=http2_available(),
+                )
+            _clients[key] = client
+        return client
+
+
+class _Response:
+    """What pywebpush reads from a response (it was written for ``requests``)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status_code = response.status_code
+        self.reason = response.reason_phrase
+        self.text = response.text
+        self.headers = response.headers
+
+
+class _PublicSession:
+    """A ``requests``-shaped session for pywebpush whose posts go through ``public_client``."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def post(self, url: str, *, data: Any = None, headers: Any = None, timeout: Any = None) -> _Response:
+        return _Response(self.client.post(url, content=data, headers=dict(headers or {})))
+
+
 class WebPush:
+    name = "webpush"
+
     def send(self, token: Any, payload: dict[str, Any]) -> PushResult:
-        import requests
         from pywebpush import WebPushException, webpush
 
         signer = vapid()
         if signer is None:
-            return PushResult("rejected", error="VAPID keys are not configured")
+            return PushResult("rejected", error="VAPID keys are not configured", device_fault=False)
         subscription = json.loads(token.token)
-        if not endpoint_resolves_publicly(subscription["endpoint"]):
-            return PushResult("rejected", error="endpoint does not resolve to a public address")
         try:
             response = webpush(
                 subscription_info=subscription,
@@ -257,32 +309,41 @@ class WebPush:
                 vapid_private_key=signer,
                 vapid_claims={"sub": settings.VAPID_SUBJECT},
                 ttl=settings.PUSH_TTL_SECONDS,
-                timeout=settings.PUSH_TIMEOUT_SECONDS,
                 headers={"Urgency": "high" if payload.get("urgent") else "normal"},
+                requests_session=_PublicSession(http_client("webpush")),  # type: ignore[arg-type]
             )
         except WebPushException as exc:
             response = exc.response
             status = getattr(response, "status_code", None)
-            retry_after = response.headers.get("Retry-After") if response is not None else None
-            return _classify(status, f"push service answered {status}", retry_after)
-        except requests.RequestException as exc:
+            return classify(status, f"push service answered {status}", retry_after_seconds(response))
+        except UnsafeAddress:
+            return PushResult("rejected", error="endpoint does not resolve to a public address")
+        except httpx.HTTPError as exc:
             return PushResult("retry", None, f"{type(exc).__name__}")
-        return _classify(response.status_code, "")
+        return classify(response.status_code, "")
 
 
 class Unconfigured:
-    """FCM and APNs need provider credentials this deployment does not have yet."""
+    """A provider this deployment has no sender for."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     def send(self, token: Any, payload: dict[str, Any]) -> PushResult:
-        return PushResult("rejected", error=f"{self.name} is not configured")
+        return PushResult("rejected", error=f"{self.name} is not configured", device_fault=False)
 
 
 def provider_for(provider: str) -> PushProvider:
     if provider == "webpush":
         return WebPush()
+    if provider == "fcm":
+        from .fcm import FCM
+
+        return FCM()
+    if provider == "apns":
+        from .apns import APNs
+
+        return APNs()
     return Unconfigured(provider)
 
 

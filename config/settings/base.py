@@ -733,6 +733,19 @@ PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
 # True accepts http and private/loopback push endpoints (tests and local push services only).
 PUSH_ALLOW_PRIVATE_ENDPOINTS = env.bool("PUSH_ALLOW_PRIVATE_ENDPOINTS", default=False)
 PUSH_TOKEN_MAX_FAILURES = env.int("PUSH_TOKEN_MAX_FAILURES", default=5)
+# FCM HTTP v1: the service account (its JSON text or a path to the file; the project id defaults to
+# the account's) and the endpoints (FCM_TOKEN_URL empty = the account's token_uri).
+FCM_SERVICE_ACCOUNT = env.str("FCM_SERVICE_ACCOUNT", default="")
+FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", default="")
+FCM_BASE_URL = env.str("FCM_BASE_URL", default="https://fcm.googleapis.com")
+FCM_TOKEN_URL = env.str("FCM_TOKEN_URL", default="")
+# APNs provider token: the .p8 signing key (PEM text or a path), its key id, the team id, the app's
+# bundle id (apns-topic); sandbox base URL: https://api.sandbox.push.apple.com.
+APNS_KEY = env.str("APNS_KEY", default="")
+APNS_KEY_ID = env.str("APNS_KEY_ID", default="")
+APNS_TEAM_ID = env.str("APNS_TEAM_ID", default="")
+APNS_TOPIC = env.str("APNS_TOPIC", default="")
+APNS_BASE_URL = env.str("APNS_BASE_URL", default="https://api.push.apple.com")
 PUSH_TOKEN_STALE_DAYS = env.int("PUSH_TOKEN_STALE_DAYS", default=270)
 NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=90)
 INBOX_ARCHIVED_RETENTION_DAYS = env.int("INBOX_ARCHIVED_RETENTION_DAYS", default=180)

@@ -183,3 +183,13 @@ def test_test_push_endpoint_reaches_the_device(network, push_service, user_clien
     [received] = push_service.for_subscriber(subscriber)
     assert received.payload["title"] == "Test notification"
     assert not Notification.objects.exists()
+
+
+def test_every_send_checks_the_address_it_connects_to(network, push_service, user, settings):
+    """Registered while loopback was allowed; now it is not: core's public_client refuses the connection."""
+    subscriber = push_service.subscribe()
+    token = _register(user, subscriber)
+    settings.PUSH_ALLOW_PRIVATE_ENDPOINTS = False
+    result = services.send_test_push(actor=user, token=token)
+    assert (result.outcome, result.error) == ("rejected", "endpoint does not resolve to a public address")
+    assert push_service.received == []
