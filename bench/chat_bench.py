@@ -2,12 +2,13 @@
 """Chat delivery: one sender, N connected members of a group, next to a bare Channels relay.
 
     .venv/bin/python bench/chat_bench.py [--members 100] [--rate 10] [--messages 100]
-                                         [--duration 10] [--window 8] [--keep-db]
+                                         [--duration 10] [--window 8] [--keep-db | --reuse-db]
 
 1. Uses DATABASE_URL / REDIS_URL (environment or ``.env``; the embedded
    services otherwise), creates and migrates a scratch database
    ``colony_chat_bench`` and uses Redis database 14 (both wiped first; the
-   database is dropped at the end unless ``--keep-db``).
+   database is dropped at the end unless ``--keep-db``; ``--reuse-db`` runs on
+   the one a ``--keep-db`` run left, without migrating).
 2. Creates a sender and ``--members`` members of one group conversation, each
    with a real browser session, and starts one uvicorn process serving
    ``bench.chat_asgi`` (the project's app plus ``/bench/relay/``, a bare
@@ -38,6 +39,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -49,14 +51,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    drop_scratch,
     free_port,
     logged_in_session,
     migrate,
-    recreate_database,
     services_and_env,
     setup_django,
     start_uvicorn,
     use_scratch,
+    with_database,
+    with_redis_db,
 )
 
 SCRATCH_DB = "colony_chat_bench"
@@ -101,16 +105,17 @@ def relay_key(raw: str) -> str | None:
     return json.loads(raw)["id"]
 
 
-async def connect(url: str, cookie: str | None):
+async def connect(url: str, cookie: str | None, *, hello: bool):
+    """A signed-in socket; ``hello``: wait for the chat consumer's greeting (the relay sends none)."""
     import websockets
 
     headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
     ws = await websockets.connect(
         url, additional_headers=headers, origin="http://127.0.0.1", open_timeout=30, max_queue=None
     )
-    if cookie:
-        hello = json.loads(await ws.recv())
-        assert hello["type"] == "hello", hello
+    if hello:
+        greeting = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert greeting["type"] == "hello", greeting
     return ws
 
 
@@ -163,12 +168,13 @@ class Sender:
 
 async def run_case(kind: str, url: str, sender_cookie, member_cookies, conversation_id: str, args, pad: int):
     key_of = chat_key if kind == "chat" else relay_key
+    hello = kind == "chat"
     members = []
     for start in range(0, len(member_cookies), 20):  # connect in small batches
         batch = member_cookies[start : start + 20]
-        sockets = await asyncio.gather(*(connect(url, c) for c in batch))
+        sockets = await asyncio.gather(*(connect(url, c, hello=hello) for c in batch))
         members.extend(Member(ws, key_of) for ws in sockets)
-    sender = Sender(await connect(url, sender_cookie), kind, conversation_id, pad)
+    sender = Sender(await connect(url, sender_cookie, hello=hello), kind, conversation_id, pad)
     for _ in range(3):  # warm-up
         await asyncio.wait_for(await sender.send(), 10)
     await asyncio.sleep(0.5)
@@ -240,29 +246,40 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of the throughput run")
     parser.add_argument("--window", type=int, default=8, help="messages in flight in the throughput run")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--reuse-db", action="store_true", help="use the scratch database a --keep-db run left (no migrate)"
+    )
     args = parser.parse_args()
+    args.keep_db = args.keep_db or args.reuse_db
 
     services, env = services_and_env("bench.settings")
     env["DEBUG"] = "False"
     env["CHAT_SEND_BURST"] = str(10**6)
     env["CHAT_SEND_PER_SECOND"] = str(10**6)
     env["CHAT_GROUP_MAX_MEMBERS"] = str(max(500, args.members + 1))
-    server = None
+    server = scratch_url = None
+    # a SIGTERM (timeout, kill) unwinds through the teardown below like Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         services.start(env)
-        use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB)
-        migrate(env)
+        if args.reuse_db:
+            scratch_url = env["DATABASE_URL"] = with_database(env["DATABASE_URL"], SCRATCH_DB)
+            env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
+        else:
+            scratch_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB)
+            migrate(env)
         setup_django(env, flush_redis=True)
         from apps.accounts.models import User
         from apps.chat import services as chat
         from apps.networks.selectors import default_network
 
         network = default_network()
+        run = uuid.uuid4().hex[:6]  # a reused database keeps earlier runs' people
         people = [
             User.objects.create(
                 network=network,
-                email=f"chat{i}@bench.local",
-                handle=f"chat_bench_{i}",
+                email=f"chat{i}.{run}@bench.local",
+                handle=f"chat_bench_{run}_{i}",
                 display_name=f"Bench {i}",
             )  # fmt: skip
             for i in range(args.members + 1)
@@ -349,12 +366,13 @@ def main() -> int:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
-        services.stop()
-        if not args.keep_db:
+        # the scratch database goes while its server still runs (an embedded PostgreSQL stops below)
+        if scratch_url is not None and not args.keep_db:
             try:
-                recreate_database(env["DATABASE_URL"], SCRATCH_DB, drop_only=True)
+                drop_scratch(scratch_url, SCRATCH_DB)
             except Exception as exc:  # noqa: BLE001 — report, do not hide the run's own result
                 print(f"could not drop {SCRATCH_DB}: {exc}", file=sys.stderr)
+        services.stop()
 
 
 if __name__ == "__main__":
