@@ -26,6 +26,7 @@ import datetime
 import threading
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import SkipField
@@ -182,28 +183,175 @@ def _step(serializer: Any, field: serializers.Field) -> Any:
     return simple_step
 
 
-class FastReadMixin(FieldsOnceMixin):
-    """``FieldsOnceMixin`` plus a read path planned once per serializer instance.
+def _detached(field: serializers.Field) -> serializers.Field:
+    """A copy of a bound field with no parent: kept by a class-wide plan without pinning a request."""
+    clone = _copy_field(field)
+    clone.__dict__["parent"] = None
+    return clone
 
-    ``to_representation`` gives exactly DRF's output, with each field's read
-    planned up front: a plain attribute with one of DRF's standard formats
-    (text, UUID, integer, ISO date-time, choice, boolean, JSON, a foreign
-    key's id) is read with one ``getattr`` and formatted directly; anything
-    else (nested serializers, method fields, files, dotted or custom sources,
-    dicts, missing attributes) goes through the field's own
-    ``get_attribute`` / ``to_representation``. A ``many=True`` list reuses
-    one child, so a page of rows is planned once.
+
+def _static_spec(serializer: Any, field: serializers.Field) -> tuple[str, str, Any] | None:
+    """``(kind, attribute, formatter)`` when the field's read depends on nothing but the row.
+
+    Only a concrete column of ``Meta.model`` read with one of DRF's standard,
+    context-free formats qualifies; anything else is planned per instance.
+    """
+    attname = _fk_attname(serializer, field)
+    if attname is not None:
+        return ("value", attname, None)
+    if (
+        isinstance(field, serializers.RelatedField)
+        or type(field).get_attribute is not serializers.Field.get_attribute
+    ):
+        return None
+    if len(field.source_attrs) != 1 or not field.source_attrs[0].isidentifier():
+        return None
+    model = getattr(getattr(serializer, "Meta", None), "model", None)
+    try:
+        model_field = model._meta.get_field(field.source_attrs[0]) if model is not None else None
+    except FieldDoesNotExist:
+        return None
+    if model_field is None or not model_field.concrete or model_field.is_relation:
+        return None
+    attr = field.source_attrs[0]
+    rep = type(field).to_representation
+    if rep is serializers.CharField.to_representation:
+        return ("call", attr, str)
+    if rep is serializers.UUIDField.to_representation and field.uuid_format == "hex_verbose":
+        return ("call", attr, str)
+    if rep is serializers.IntegerField.to_representation:
+        return ("call", attr, int)
+    if rep in (serializers.ReadOnlyField.to_representation, serializers.JSONField.to_representation) and not (
+        getattr(field, "binary", False)
+    ):
+        return ("value", attr, None)
+    if rep is serializers.DateTimeField.to_representation:
+        output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
+        if output_format is None or output_format.lower() != ISO_8601 or not settings.USE_TZ:
+            return None
+        return ("datetime", attr, _detached(field))
+    if rep in (serializers.ChoiceField.to_representation, serializers.BooleanField.to_representation):
+        return ("call", attr, _detached(field).to_representation)
+    return None
+
+
+def _iso(value: Any, tz: Any, field: serializers.DateTimeField) -> Any:
+    if type(value) is not datetime.datetime or value.utcoffset() is None:
+        return field.to_representation(value)  # naive, a date or a string: DRF's rules
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+_NOT_STATIC = object()
+
+
+def _compile(specs: list[tuple[str, str, str, Any]]) -> tuple[Any, tuple[Any, ...], tuple[str, ...]]:
+    """One function building the whole dict: ``rep(instance, zones, dynamic) -> dict``.
+
+    Generated once per serializer class from its field specs, so a row costs
+    one attribute read and one format per column field and no per-field call
+    through a loop. ``zones`` holds each date-time field's zone and
+    ``dynamic`` the per-instance steps of the other fields (nested
+    serializers, method fields…), both resolved per serializer instance
+    (``timezone.override`` and the context are honoured).
+    """
+    env: dict[str, Any] = {"_iso": _iso}
+    items = []
+    datetime_fields: list[Any] = []
+    dynamic: list[str] = []
+    for i, (name, kind, attr, fmt) in enumerate(specs):
+        if kind == "dynamic":
+            expr = f"d[{len(dynamic)}](o)"
+            dynamic.append(name)
+        elif kind == "value":
+            expr = f"o.{attr}"
+        elif kind == "call":
+            env[f"f{i}"] = fmt
+            expr = f"(None if (v{i} := o.{attr}) is None else f{i}(v{i}))"
+        else:
+            env[f"f{i}"] = fmt
+            expr = f"(None if (v{i} := o.{attr}) is None else _iso(v{i}, tz[{len(datetime_fields)}], f{i}))"
+            datetime_fields.append(fmt)
+        items.append(f"{name!r}: {expr}")
+    source = "def rep(o, tz, d):\n    return {" + ", ".join(items) + "}\n"
+    exec(compile(source, "<FastReadMixin plan>", "exec"), env)  # noqa: S102 — our own field names, checked identifiers
+    return env["rep"], tuple(datetime_fields), tuple(dynamic)
+
+
+class FastReadMixin(FieldsOnceMixin):
+    """``FieldsOnceMixin`` plus a read path planned once per serializer class.
+
+    ``to_representation`` gives exactly DRF's output. The class gets one
+    generated function that builds the dict directly: a concrete column of
+    ``Meta.model`` with one of DRF's standard, context-free formats (text,
+    UUID, integer, ISO date-time, choice, boolean, JSON, a foreign key's id)
+    is one attribute read and one format; every other field (nested
+    serializers, method fields, files, dotted or custom sources) is a step
+    planned per serializer instance with that instance's bound field, as DRF
+    reads it. A serializer instance resolves only the current time zone and
+    those steps; a row that is not a model instance (a dict, a stand-in)
+    falls back to per-field DRF rules. A ``many=True`` list reuses one
+    child, so a page of rows is planned once.
     """
 
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        steps = self.__dict__.get("_read_steps")
+    def _read_steps(self) -> list[tuple[str, Any]]:
+        steps = self.__dict__.get("_steps")
         if steps is None:
-            steps = self.__dict__["_read_steps"] = [
+            steps = self.__dict__["_steps"] = [
                 (field.field_name, _step(self, field)) for field in self._readable_fields
             ]
+        return steps
+
+    def _loop(self, instance: Any) -> dict[str, Any]:
         ret = {}
-        for name, step in steps:
+        for name, step in self._read_steps():
             value = step(instance)
             if value is not _SKIP:
                 ret[name] = value
         return ret
+
+    def _class_plan(self) -> Any:
+        cls = type(self)
+        plan = cls.__dict__.get("_compiled_read")
+        if plan is None:
+            specs = []
+            for field in self._readable_fields:
+                spec = _static_spec(self, field) if field.field_name.isidentifier() else None
+                specs.append((field.field_name, *(spec or ("dynamic", "", None))))
+            plan = _compile(specs) if any(spec[1] != "dynamic" for spec in specs) else _NOT_STATIC
+            cls._compiled_read = plan
+        return plan
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        run = self.__dict__.get("_run")
+        if run is None:
+            plan = self._class_plan()
+            if plan is _NOT_STATIC:
+                run = self._loop
+            else:
+                rep, datetime_fields, dynamic = plan
+                zones = tuple(getattr(f, "timezone", None) or f.default_timezone() for f in datetime_fields)
+                loop = self._loop
+                if dynamic:
+                    fields = self.fields
+                    steps = tuple(_step(self, fields[name]) for name in dynamic)
+
+                    def run(instance: Any) -> dict[str, Any]:
+                        try:
+                            ret = rep(instance, zones, steps)
+                        except AttributeError:  # not a model row (a dict, a stand-in): DRF's rules per field
+                            return loop(instance)
+                        for name in dynamic:
+                            if ret[name] is _SKIP:
+                                del ret[name]
+                        return ret
+                else:
+
+                    def run(instance: Any) -> dict[str, Any]:
+                        try:
+                            return rep(instance, zones, ())
+                        except AttributeError:  # not a model row (a dict, a stand-in): DRF's rules per field
+                            return loop(instance)
+
+            self.__dict__["_run"] = run
+        return run(instance)

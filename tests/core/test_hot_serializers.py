@@ -104,3 +104,28 @@ def test_copied_related_fields_are_scoped_by_their_own_request(user, other_user)
     assert "does not exist" in str(theirs.errors["who"][0])
     other = UserFactory(network=other_user.network)
     assert Pick(data={"who": str(other.pk)}, context={"network": other_user.network}).is_valid()
+
+
+@pytest.mark.django_db
+def test_a_row_serializer_is_compiled_once_per_class_and_a_dict_still_gets_drfs_rules(user):
+    ProjectSerializer(Project(network=user.network, name="A", slug="a")).data  # plans the class
+    plan = ProjectSerializer.__dict__["_compiled_read"]
+    project = Project.objects.create(network=user.network, name="B", slug="b", owner_user=user, created_by=user)
+    assert ProjectSerializer(project).data == drf_output(ProjectSerializer(project), project)
+    assert ProjectSerializer.__dict__["_compiled_read"] is plan  # not re-planned per instance
+    as_dict = {"id": project.pk, "name": "B", "slug": "b", "owner_user": project.owner_user}
+    partial = ProjectSerializer(as_dict).data  # no attribute access on a dict: per-field DRF rules
+    assert partial["name"] == "B" and partial["owner_user"] == user.pk
+
+
+@pytest.mark.django_db
+def test_a_compiled_plan_does_not_pin_the_first_request(user):
+    class Named(FastReadMixin, serializers.ModelSerializer):
+        class Meta:
+            model = Project
+            fields = ("name", "created_at", "status")
+
+    factory = APIRequestFactory()
+    Named(Project(network=user.network, name="A", slug="a"), context={"request": factory.get("/")}).data
+    _, datetime_fields, _ = Named.__dict__["_compiled_read"]
+    assert all(field.parent is None and field.context == {} for field in datetime_fields)
