@@ -428,8 +428,9 @@ class ConversationViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Re
             reply_to=data.get("reply_to"),
             media=data.get("media") or None,
         )
-        code = status.HTTP_201_CREATED if message.created_now else status.HTTP_200_OK
-        return Response(message_payloads([message])[0], status=code)
+        if message.created_now:  # the payload its broadcast carried
+            return Response(message.payload, status=status.HTTP_201_CREATED)
+        return Response(message_payloads([message])[0], status=status.HTTP_200_OK)
 
 
 @extend_schema(tags=["chat"])

@@ -151,20 +151,18 @@ def active_members(*, conversation_id: Any) -> QuerySet[ConversationMember]:
     )
 
 
-def conversation_ids_of(user: Any) -> list[str]:
-    """Ids of the user's active conversations (the socket's ``conv.<id>`` groups)."""
-    return [
-        str(cid)
-        for cid in ConversationMember.objects.filter(
-            user_id=user.pk, network_id=user.network_id, left_at__isnull=True
-        ).values_list("conversation_id", flat=True)
-    ]
+def conversation_groups_of(user: Any) -> list[tuple[str, str | None]]:
+    """(id, organization id or None) of the user's active conversations: the socket's groups."""
+    rows = ConversationMember.objects.filter(
+        user_id=user.pk, network_id=user.network_id, left_at__isnull=True
+    ).values_list("conversation_id", "conversation__organization_id")
+    return [(str(cid), str(org) if org else None) for cid, org in rows]
 
 
 __all__ = [
     "active_members",
     "clamp_limit",
-    "conversation_ids_of",
+    "conversation_groups_of",
     "conversation_messages",
     "conversation_page_payloads",
     "search_messages",

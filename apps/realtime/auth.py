@@ -1,6 +1,6 @@
 """WebSocket authentication: a single-use ticket (``/ws/?ticket=…``) or the session cookie.
 
-Sets ``scope["user"]`` and ``scope["session_key"]``; a socket whose session
+Sets ``scope["user"]`` and ``scope["session_key"]`` (``scope["api_key"]`` for a key's ticket); a socket whose session
 is later revoked (or signed out) is closed through the ``session.<key>`` group.
 A principal the API would refuse is refused here too (the scope stays
 anonymous, ``scope["auth_refusal"]`` says why): a suspended or deleted account, a disabled agent, a
@@ -42,15 +42,15 @@ def _ticket_principal(ticket: str):
 
     data = redeem_ticket(ticket)
     if data is None:
-        return AnonymousUser(), None, False
+        return AnonymousUser(), None, None
     user = User.objects.select_related("network").filter(pk=data["user_id"], is_active=True).first()
     if user is None:
-        return AnonymousUser(), None, False
+        return AnonymousUser(), None, None
     if data.get("api_key_id"):
         key = ApiKey.objects.filter(pk=data["api_key_id"], user=user).first()
         if key is None or not key.is_active or not grants(key.scopes, "realtime:connect"):
-            return AnonymousUser(), None, False
-        return user, None, True
+            return AnonymousUser(), None, None
+        return user, None, key
     session_key = data.get("session_key")
     if (
         session_key
@@ -58,8 +58,8 @@ def _ticket_principal(ticket: str):
             session_key=session_key, user=user, revoked_at__isnull=True
         ).exists()
     ):
-        return AnonymousUser(), None, False
-    return user, session_key, False
+        return AnonymousUser(), None, None
+    return user, session_key, None
 
 
 @database_sync_to_async
@@ -125,10 +125,12 @@ class _SessionUserMiddleware(AuthMiddleware):
     async def resolve_scope(self, scope) -> None:
         ticket = _query_ticket(scope)
         if ticket is not None:
-            user, session_key, is_key = await _ticket_principal(ticket)
+            user, session_key, api_key = await _ticket_principal(ticket)
             scope["user"] = user
             if user.is_authenticated:
-                await _admit(scope, user, session_key, None, is_api_key=is_key)
+                await _admit(scope, user, session_key, None, is_api_key=api_key is not None)
+                if api_key is not None and scope["user"].is_authenticated:
+                    scope["api_key"] = api_key  # organization policies read it (apps.realtime.policy)
             return
         await super().resolve_scope(scope)
         user = scope["user"]._wrapped if hasattr(scope["user"], "_wrapped") else scope["user"]

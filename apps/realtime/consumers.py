@@ -19,7 +19,7 @@ from apps.accounts.services import session_group, user_group
 from apps.core import parsers
 from apps.core.exceptions import DomainError
 
-from . import dispatch, presence
+from . import dispatch, policy, presence
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SESSION_REVOKED = 4001
@@ -43,10 +43,12 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         # after user.<id>: a membership added while these are read arrives as realtime.join
         for provider in dispatch.group_providers():
-            for group in await provider(user):
-                if group not in self.joined:
-                    self.joined.append(group)
-                    await self.channel_layer.group_add(group, self.channel_name)
+            for entry in await provider(user):
+                group, organization_id = (entry, None) if isinstance(entry, str) else entry
+                if group in self.joined or await self.organization_refuses(organization_id):
+                    continue  # an organization whose security policy refuses this socket: not joined
+                self.joined.append(group)
+                await self.channel_layer.group_add(group, self.channel_name)
         await database_sync_to_async(presence.mark_connected)(self.user_id, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "user_id": self.user_id})
@@ -94,6 +96,18 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 extra["field"] = exc.field
             await self.send_error(content, exc.code, exc.message, **extra)
 
+    async def organization_refuses(self, organization_id) -> bool:
+        """Whether ``organization_id``'s security policy refuses this socket (``apps.realtime.policy``)."""
+        if organization_id is None:
+            return False
+        cached = getattr(self, "_verdict", None)
+        if cached is None:
+            cached = self._verdict = policy.CachedVerdict()
+        verdict = cached.fresh_enough()
+        if verdict is None:
+            verdict = cached.keep(await database_sync_to_async(policy.socket_verdict)(self.scope))
+        return policy.refusal(verdict, organization_id) is not None
+
     async def send_error(self, frame: dict, code: str, detail: str, **extra: Any) -> None:
         """An ``error`` frame echoing the client's ``ref`` / ``client_id`` so it can match it."""
         payload: dict[str, Any] = {"type": "error", "code": code, "detail": detail, **extra}
@@ -117,12 +131,28 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_SESSION_REVOKED)
 
     async def realtime_event(self, event: dict) -> None:
-        """Generic fan-out: ``{"type": "realtime.event", "payload": {...}}``."""
-        await self.send_json(event["payload"])
+        """Generic fan-out: ``{"type": "realtime.event", "text": "<json>", "organization_id"?: …}``.
+
+        ``text`` is the payload encoded once by ``broadcast`` for the whole group (an event with a
+        ``payload`` dict instead is encoded here). An event of an org-reached row carries its
+        ``organization_id``: a socket the org's policy refuses does not get it.
+        """
+        if await self.organization_refuses(event.get("organization_id")):
+            return
+        text = event.get("text")
+        if text is None:
+            await self.send_json(event["payload"])
+        else:
+            await self.send(text_data=text)
 
     async def realtime_join(self, event: dict) -> None:
-        """Start receiving a group (a membership added), then forward the payload if any."""
+        """Start receiving a group (a membership added), then forward the payload if any.
+
+        Not for a group of an organization whose policy refuses this socket (nor its payload).
+        """
         group = event["group"]
+        if await self.organization_refuses(event.get("organization_id")):
+            return
         if group not in self.joined:
             self.joined.append(group)
             await self.channel_layer.group_add(group, self.channel_name)

@@ -7,9 +7,11 @@
   consumer (``socket.user``, ``socket.reply(frame, payload)``, ``send_json``).
   A ``DomainError`` raised by the handler becomes an ``error`` frame (with the
   frame's ``ref``/``client_id``) and the socket stays open.
-* ``register_groups(provider)`` — ``async provider(user) -> list[str]``: the
-  groups a new socket joins besides ``user.<id>`` / ``session.<key>``
-  (chat: ``conv.<id>`` for every conversation of the user).
+* ``register_groups(provider)`` — ``async provider(user) -> list[str | (str, organization_id)]``:
+  the groups a new socket joins besides ``user.<id>`` / ``session.<key>``
+  (chat: ``conv.<id>`` for every conversation of the user). A group named with
+  its organization (not None) is joined only when that organization's security
+  policy allows the socket (``apps.realtime.policy``).
 
 Membership changes after connect travel as ``realtime.join`` / ``realtime.leave``
 events to ``user.<id>`` (``apps.realtime.services.join_group``/``leave_group``).
@@ -21,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 Handler = Callable[[Any, dict[str, Any]], Awaitable[None]]
-GroupProvider = Callable[[Any], Awaitable[list[str]]]
+GroupProvider = Callable[[Any], Awaitable[list[str | tuple[str, Any]]]]
 
 _ACTIONS: dict[str, Handler] = {}
 _GROUP_PROVIDERS: list[GroupProvider] = []

@@ -1,7 +1,13 @@
-"""Broadcasting to sockets and moving sockets between groups; call only from ``transaction.on_commit``."""
+"""Broadcasting to sockets and moving sockets between groups; call only from ``transaction.on_commit``.
+
+A broadcast payload is encoded to JSON once, here, and travels as text: each
+socket of the group writes the same string (no per-socket encoding, and the
+channel layer packs a string, not the nested payload, per member channel).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,10 +15,19 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 
-def broadcast(group: str, payload: dict[str, Any]) -> None:
+def _event(payload: dict[str, Any], organization_id: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "realtime.event", "text": json.dumps(payload)}
+    if organization_id is not None:  # the row's organization: its security policy gates delivery
+        event["organization_id"] = str(organization_id)
+    return event
+
+
+def broadcast(group: str, payload: dict[str, Any], *, organization_id: Any = None) -> None:
+    """``payload`` to every socket in ``group``; with ``organization_id`` (the payload's row is that
+    organization's) only to sockets its security policy allows (``apps.realtime.policy``)."""
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group, {"type": "realtime.event", "payload": payload})
+        async_to_sync(layer.group_send)(group, _event(payload, organization_id))
 
 
 def broadcast_many(messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -27,16 +42,22 @@ def broadcast_many(messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
 
     async def send_all() -> None:
         for group, payload in messages:  # one connection, in order
-            await layer.group_send(group, {"type": "realtime.event", "payload": payload})
+            await layer.group_send(group, _event(payload, None))
 
     async_to_sync(send_all)()
 
 
-def join_group(user_id: Any, group: str, payload: dict[str, Any] | None = None) -> None:
-    """Every open socket of the user joins ``group`` (then receives ``payload``, if given)."""
+def join_group(
+    user_id: Any, group: str, payload: dict[str, Any] | None = None, *, organization_id: Any = None
+) -> None:
+    """Every open socket of the user joins ``group`` (then receives ``payload``, if given); with
+    ``organization_id`` only the sockets that organization's security policy allows."""
     from apps.accounts.services import user_group
 
-    _send(user_group(user_id), {"type": "realtime.join", "group": group, "payload": payload})
+    message = {"type": "realtime.join", "group": group, "payload": payload}
+    if organization_id is not None:
+        message["organization_id"] = str(organization_id)
+    _send(user_group(user_id), message)
 
 
 def leave_group(user_id: Any, group: str, payload: dict[str, Any] | None = None) -> None:

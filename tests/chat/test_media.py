@@ -69,7 +69,9 @@ def test_a_message_may_be_only_attachments(user):
 def test_a_socket_send_carries_media_and_bad_media_is_a_field_error(user):
     from apps.chat.socket import _send
 
-    send_frame = _send.func  # the sync body behind database_sync_to_async
+    def send_frame(user, frame):  # the sync body behind database_sync_to_async, on a socket's scope
+        return _send.func({"type": "websocket", "user": user, "client": ("127.0.0.1", 1)}, frame)
+
     conversation = direct(user)
     upload = png(user)
     ack = send_frame(

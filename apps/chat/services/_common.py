@@ -1,15 +1,12 @@
-"""Shared by the chat services: membership checks, payloads, on-commit broadcasts."""
+"""Shared by the chat services: membership checks, payloads."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
 from apps.core.exceptions import NotFound
-from apps.realtime.services import broadcast
 
-from ..models import Conversation, ConversationMember, conversation_group
+from ..models import Conversation, ConversationMember
 from ..payloads import user_ref  # noqa: F401 — re-exported
 
 
@@ -35,8 +32,3 @@ def ensure_member(conversation: Conversation, user: Any) -> ConversationMember:
     if conversation.network_id != getattr(user, "network_id", None):
         raise NotFound()
     return active_member(conversation, user)
-
-
-def broadcast_on_commit(conversation_id: Any, payload: dict[str, Any]) -> None:
-    group = conversation_group(conversation_id)
-    transaction.on_commit(lambda: broadcast(group, payload))

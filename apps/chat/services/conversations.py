@@ -148,6 +148,7 @@ def _announce_added(conversation: Conversation, user_ids: list[Any], *, actor: A
     payloads = [member_payload(m) for m in members]
     conversation_id = str(conversation.pk)
     actor_id = str(actor.pk) if getattr(actor, "pk", None) else None
+    organization_id = conversation.organization_id
 
     def send() -> None:
         for payload in payloads:
@@ -157,8 +158,8 @@ def _announce_added(conversation: Conversation, user_ids: list[Any], *, actor: A
                 "member": payload,
                 "actor_id": actor_id,
             }
-            broadcast(group, event)
-            join_group(payload["user"]["id"], group, event)
+            broadcast(group, event, organization_id=organization_id)
+            join_group(payload["user"]["id"], group, event, organization_id=organization_id)
 
     transaction.on_commit(send)
 
@@ -169,6 +170,7 @@ def _announce_removed(conversation: Conversation, user_ids: list[Any], *, actor:
     group = conversation_group(conversation.pk)
     conversation_id = str(conversation.pk)
     actor_id = str(actor.pk) if getattr(actor, "pk", None) else None
+    organization_id = conversation.organization_id
 
     def send() -> None:
         for user_id in user_ids:
@@ -179,7 +181,7 @@ def _announce_removed(conversation: Conversation, user_ids: list[Any], *, actor:
                 "actor_id": actor_id,
             }
             leave_group(str(user_id), group, event)
-            broadcast(group, event)
+            broadcast(group, event, organization_id=organization_id)
 
     transaction.on_commit(send)
 
@@ -311,7 +313,8 @@ def update_conversation(*, actor: Any, conversation: Conversation, **changes: An
             "topic": conversation.topic,
         }
         group = conversation_group(conversation.pk)
-        transaction.on_commit(lambda: broadcast(group, payload))
+        organization_id = conversation.organization_id
+        transaction.on_commit(lambda: broadcast(group, payload, organization_id=organization_id))
     return conversation
 
 
@@ -490,7 +493,7 @@ def sync_community_channels(*, community_id: Any) -> None:
 # --- read cursors -------------------------------------------------------------------
 
 
-def _cursor_event(conversation_id: Any, user_id: Any, seq: int) -> None:
+def _cursor_event(conversation_id: Any, user_id: Any, seq: int, *, organization_id: Any) -> None:
     payload = {
         "type": "read_cursor.updated",
         "conversation_id": str(conversation_id),
@@ -498,7 +501,7 @@ def _cursor_event(conversation_id: Any, user_id: Any, seq: int) -> None:
         "last_read_seq": seq,
     }
     group = conversation_group(conversation_id)
-    transaction.on_commit(lambda: broadcast(group, payload))
+    transaction.on_commit(lambda: broadcast(group, payload, organization_id=organization_id))
 
 
 def _set_cursor(member: ConversationMember, *, seq: int, forward_only: bool) -> int:
@@ -537,7 +540,9 @@ def mark_read(*, actor: Any, conversation: Conversation | Any, seq: int) -> int:
     )
     value = _set_cursor(member, seq=seq, forward_only=True)
     if value != before:
-        _cursor_event(member.conversation_id, actor.pk, value)
+        _cursor_event(
+            member.conversation_id, actor.pk, value, organization_id=member.conversation.organization_id
+        )
     return value
 
 
@@ -546,7 +551,9 @@ def mark_unread(*, actor: Any, conversation: Conversation | Any, seq: int) -> in
     """ "Mark unread from here": the cursor moves back to just before ``seq``."""
     member = active_member(conversation, actor)
     value = _set_cursor(member, seq=max(0, seq - 1), forward_only=False)
-    _cursor_event(member.conversation_id, actor.pk, value)
+    _cursor_event(
+        member.conversation_id, actor.pk, value, organization_id=member.conversation.organization_id
+    )
     return value
 
 

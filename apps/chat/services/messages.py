@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from apps.core.exceptions import InvalidState, NotFound, PermissionDenied, RateLimited, ValidationFailed
@@ -42,7 +42,7 @@ from apps.core.redis import get_redis, key
 from apps.realtime.services import broadcast
 
 from .. import hooks
-from ..media import attach_media, detach_media, media_by_message
+from ..media import attach_media, detach_media, media_payload
 from ..models import Conversation, ConversationMember, Message, MessageReaction, conversation_group
 from ..payloads import message_payload, reaction_summaries
 from ._common import active_member, ensure_member
@@ -128,6 +128,35 @@ def _advance_sender_cursor(message: Message) -> None:
         )
 
 
+def _member_and_stored(
+    conversation: Conversation | Any, actor: Any, client_id: uuid.UUID | None
+) -> tuple[ConversationMember, Any]:
+    """The sender's active membership (404 otherwise) and, in the same query, the id of the message
+    already stored under ``client_id`` (None when there is none)."""
+    if client_id is None:
+        return active_member(conversation, actor), None
+    member = (
+        ConversationMember.objects.filter(
+            conversation_id=getattr(conversation, "pk", conversation),
+            user_id=getattr(actor, "pk", None),
+            network_id=getattr(actor, "network_id", None),
+            left_at__isnull=True,
+        )
+        .select_related("conversation")
+        .annotate(
+            stored_id=Subquery(
+                Message.objects.filter(
+                    conversation_id=OuterRef("conversation_id"), sender_id=actor.pk, client_id=client_id
+                ).values("pk")[:1]
+            )
+        )
+        .first()
+    )
+    if member is None:
+        raise NotFound()
+    return member, member.stored_id
+
+
 def _stored(conversation_id: Any, sender_id: Any, client_id: uuid.UUID) -> Message | None:
     return (
         Message.objects.filter(conversation_id=conversation_id, sender_id=sender_id, client_id=client_id)
@@ -158,12 +187,22 @@ def send_message(
     media: list[Any] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Message:
-    """Store and broadcast a message; ``message.created_now`` says whether it is new."""
-    member = active_member(conversation, actor)
+    """Store and broadcast a message; ``message.created_now`` says whether it is new.
+
+    A new message carries ``message.payload``: its JSON shape, built once for the
+    broadcast and the sender's answer (no query: a new message has no reactions yet).
+    """
+    try:
+        client_id = _clean_client_id(client_id)
+        bad_client_id = None
+    except ValidationFailed as exc:  # answered after the membership check, as before
+        client_id, bad_client_id = None, exc
+    member, stored_id = _member_and_stored(conversation, actor, client_id)
     conversation = member.conversation
     body = _clean_body(body, allow_empty=bool(media))
-    client_id = _clean_client_id(client_id)
-    if client_id is not None:
+    if bad_client_id is not None:
+        raise bad_client_id
+    if stored_id is not None:
         existing = _stored(conversation.pk, actor.pk, client_id)
         if existing is not None:
             existing.created_now = False
@@ -200,10 +239,10 @@ def send_message(
                     reply_count=F("reply_count") + 1, last_reply_at=now
                 )
             _advance_sender_cursor(message)
-            if media:
-                attach_media(message=message, uploads=media, actor=actor)
+            attached = attach_media(message=message, uploads=media, actor=actor) if media else []
             conversation.last_message_seq = seq
             conversation.last_message_at = now
+            message.payload = message_payload(message, media=[media_payload(m) for m in attached])
             _on_commit_created(message, conversation)
     except IntegrityError:
         if client_id is None:
@@ -222,9 +261,9 @@ def _on_commit_created(message: Message, conversation: Conversation) -> None:
         payload = {
             "type": "message.created",
             "conversation_id": str(conversation.pk),
-            "message": message_payload(message, media=media_by_message([message.pk]).get(message.pk)),
+            "message": message.payload,
         }
-        broadcast(conversation_group(conversation.pk), payload)
+        broadcast(conversation_group(conversation.pk), payload, organization_id=conversation.organization_id)
         if message.thread_root_id:
             root = (
                 Message.objects.filter(pk=message.thread_root_id)
@@ -241,6 +280,7 @@ def _on_commit_created(message: Message, conversation: Conversation) -> None:
                         "reply_count": root["reply_count"],
                         "last_reply_at": root["last_reply_at"].isoformat() if root["last_reply_at"] else None,
                     },
+                    organization_id=conversation.organization_id,
                 )
         hooks.message_committed(message, conversation)
 
@@ -258,7 +298,7 @@ def _locked_message(message: Message | Any) -> Message:
     return found
 
 
-def _updated_event(message: Message, kind: str) -> None:
+def _updated_event(message: Message, kind: str, *, organization_id: Any) -> None:
     def after() -> None:
         reactions = reaction_summaries([message.pk]).get(message.pk)
         broadcast(
@@ -268,6 +308,7 @@ def _updated_event(message: Message, kind: str) -> None:
                 "conversation_id": str(message.conversation_id),
                 "message": message_payload(message, reactions=reactions),
             },
+            organization_id=organization_id,
         )
 
     transaction.on_commit(after)
@@ -275,7 +316,7 @@ def _updated_event(message: Message, kind: str) -> None:
 
 @transaction.atomic
 def edit_message(*, actor: Any, message: Message, body: str) -> Message:
-    ensure_member(message.conversation, actor)
+    organization_id = ensure_member(message.conversation, actor).conversation.organization_id
     body = _clean_body(body)
     message = _locked_message(message)
     if message.sender_id != actor.pk or message.kind != Message.Kind.USER:
@@ -295,7 +336,7 @@ def edit_message(*, actor: Any, message: Message, body: str) -> Message:
     message.save(
         update_fields=["body", "body_html", "edit_history", "mentioned_user_ids", "edited_at", "updated_at"]
     )
-    _updated_event(message, "message.updated")
+    _updated_event(message, "message.updated", organization_id=organization_id)
     return message
 
 
@@ -309,10 +350,10 @@ def delete_message(*, actor: Any, message: Message) -> Message:
         raise PermissionDenied(
             "Only the sender or a conversation admin can delete it.", code="not_your_message"
         )
-    return _tombstone(message)
+    return _tombstone(message, organization_id=member.conversation.organization_id)
 
 
-def _tombstone(message: Message) -> Message:
+def _tombstone(message: Message, *, organization_id: Any) -> Message:
     if message.deleted_at is not None:
         return message
     now = timezone.now()
@@ -326,7 +367,7 @@ def _tombstone(message: Message) -> Message:
     )
     MessageReaction.objects.filter(message=message).delete()
     detach_media(message=message)
-    _updated_event(message, "message.deleted")
+    _updated_event(message, "message.deleted", organization_id=organization_id)
     return message
 
 
@@ -343,7 +384,12 @@ def moderate_delete_message(*, actor: Any, message: Message) -> Message:
         target=message,
         data={"conversation_id": str(message.conversation_id), "seq": message.seq},
     )
-    return _tombstone(message)
+    organization_id = (
+        Conversation.objects.filter(pk=message.conversation_id)
+        .values_list("organization_id", flat=True)
+        .first()
+    )
+    return _tombstone(message, organization_id=organization_id)
 
 
 # --- reactions -----------------------------------------------------------------------
@@ -360,7 +406,7 @@ def clean_emoji(emoji: Any) -> str:
     return emoji
 
 
-def _reaction_event(message: Message, kind: str, *, emoji: str, user_id: Any) -> None:
+def _reaction_event(message: Message, kind: str, *, emoji: str, user_id: Any, organization_id: Any) -> None:
     def after() -> None:
         count = MessageReaction.objects.filter(message_id=message.pk, emoji=emoji).count()
         broadcast(
@@ -373,6 +419,7 @@ def _reaction_event(message: Message, kind: str, *, emoji: str, user_id: Any) ->
                 "user_id": str(user_id),
                 "count": count,
             },
+            organization_id=organization_id,
         )
 
     transaction.on_commit(after)
@@ -381,7 +428,7 @@ def _reaction_event(message: Message, kind: str, *, emoji: str, user_id: Any) ->
 @transaction.atomic
 def add_reaction(*, actor: Any, message: Message, emoji: str) -> bool:
     """React; True when added, False when it already was (no event)."""
-    ensure_member(message.conversation, actor)
+    organization_id = ensure_member(message.conversation, actor).conversation.organization_id
     emoji = clean_emoji(emoji)
     message = _locked_message(message)  # serialises the distinct-emoji check
     if message.deleted_at is not None:
@@ -396,17 +443,21 @@ def add_reaction(*, actor: Any, message: Message, emoji: str) -> bool:
         message=message, user=actor, emoji=emoji, defaults={"network_id": message.network_id}
     )
     if created:
-        _reaction_event(message, "reaction.added", emoji=emoji, user_id=actor.pk)
+        _reaction_event(
+            message, "reaction.added", emoji=emoji, user_id=actor.pk, organization_id=organization_id
+        )
     return created
 
 
 @transaction.atomic
 def remove_reaction(*, actor: Any, message: Message, emoji: str) -> bool:
-    ensure_member(message.conversation, actor)
+    organization_id = ensure_member(message.conversation, actor).conversation.organization_id
     emoji = clean_emoji(emoji)
     deleted, _ = MessageReaction.objects.filter(message=message, user=actor, emoji=emoji).delete()
     if deleted:
-        _reaction_event(message, "reaction.removed", emoji=emoji, user_id=actor.pk)
+        _reaction_event(
+            message, "reaction.removed", emoji=emoji, user_id=actor.pk, organization_id=organization_id
+        )
     return bool(deleted)
 
 
@@ -420,7 +471,7 @@ def send_typing(*, actor: Any, conversation: Conversation | Any) -> bool:
     interval = int(settings.CHAT_TYPING_INTERVAL_SECONDS)
     if not get_redis().set(key("chat-typing", conversation_id, actor.pk), "1", nx=True, ex=interval):
         return False
-    active_member(conversation_id, actor)
+    member = active_member(conversation_id, actor)
     broadcast(
         conversation_group(conversation_id),
         {
@@ -430,6 +481,7 @@ def send_typing(*, actor: Any, conversation: Conversation | Any) -> bool:
             "handle": actor.handle,
             "expires_in": int(settings.CHAT_TYPING_EXPIRES_SECONDS),
         },
+        organization_id=member.conversation.organization_id,
     )
     return True
 
