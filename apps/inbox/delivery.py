@@ -431,6 +431,7 @@ def deliver_events(events: list[Event]) -> None:
     unread: dict[Any, int] = {}
     notices: list[Notice] = []
     recipients: dict[Any, Recipient] = {}
+    changed: set[Any] = set()
     merged = _merge(events)
     # no transaction of its own: each statement commits by itself (one round trip for a repeat);
     # the flush is after-commit work already, and a crash between them loses only this delivery
@@ -444,12 +445,17 @@ def deliver_events(events: list[Event]) -> None:
             unread[rid] = d.item._unread_before + gained[rid]  # type: ignore[attr-defined]
             latest[d.item.pk] = d
             recipients[rid] = d.recipient
-            if d.became_unread and d.event.notify:
-                notices.append(_notice(d))
+            if d.became_unread:  # a repeat of an item still unread leaves the count alone
+                changed.add(rid)
+                if d.event.notify:
+                    notices.append(_notice(d))
     after_notify = dispatch(notices, recipients=recipients, now=now) if notices else None
     items = list(latest.values())
 
     def after_commit() -> None:
+        from .selectors import unread_changed
+
+        unread_changed(changed)
         broadcast_items([(d.item, d.event.actor) for d in items], unread)
         if after_notify is not None:
             after_notify()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from .models import InboxItem
@@ -42,9 +42,66 @@ def _unread(now: Any) -> Q:
     return Q(read_at__isnull=True, archived_at__isnull=True) & _not_snoozed(now)
 
 
+#: longest a cached unread count lives (a missed invalidation heals within this)
+UNREAD_CACHE_SECONDS = 300
+_GEN_SECONDS = 86400
+
+# one round trip: the user's generation, then the count cached under it
+_CACHED = "local g = redis.call('GET', KEYS[1]) or '0' return {g, redis.call('GET', KEYS[2] .. g)}"
+_script: Any = None
+
+
+def _keys(user_id: Any) -> tuple[str, str]:
+    from apps.core.redis import key
+
+    return key("inbox-unread-gen", user_id), key("inbox-unread", user_id, "")
+
+
 def unread_count(*, user_id: Any) -> int:
-    """An index-only count over the partial unread index (snoozed_until is included in it)."""
-    return InboxItem.objects.filter(_unread(timezone.now()), recipient_id=user_id).count()
+    """The unread count, from Redis while nothing changed it; else one index-only count.
+
+    Cached under the user's generation, which every change bumps after it
+    commits (``unread_changed``), so a count computed from an older snapshot
+    is never read again. It expires at the next snooze end among the unread
+    items (a snoozed item counts again then) and after ``UNREAD_CACHE_SECONDS``.
+    """
+    global _script
+    from apps.core.redis import get_redis
+
+    client = get_redis()
+    gen_key, count_key = _keys(user_id)
+    if _script is None:
+        _script = client.register_script(_CACHED)
+    gen, cached = _script(keys=[gen_key, count_key])
+    if cached is not None:
+        return int(cached)
+    now = timezone.now()
+    row = InboxItem.objects.filter(
+        recipient_id=user_id, read_at__isnull=True, archived_at__isnull=True
+    ).aggregate(
+        n=Count("id", filter=_not_snoozed(now)), wakes=Min("snoozed_until", filter=Q(snoozed_until__gt=now))
+    )
+    ttl = UNREAD_CACHE_SECONDS
+    if row["wakes"] is not None:
+        ttl = min(ttl, int((row["wakes"] - now).total_seconds()))
+    if ttl >= 1:
+        client.set(count_key + str(gen), row["n"], ex=ttl)
+    return row["n"]
+
+
+def unread_changed(user_ids: Iterable[Any]) -> None:
+    """Call after the change committed: the cached counts of these users are stale."""
+    from apps.core.redis import get_redis
+
+    ids = list(user_ids)
+    if not ids:
+        return
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id in ids:
+        gen_key, _ = _keys(user_id)
+        pipe.incr(gen_key)
+        pipe.expire(gen_key, _GEN_SECONDS)
+    pipe.execute()
 
 
 def unread_counts(user_ids: Iterable[Any]) -> dict[Any, int]:

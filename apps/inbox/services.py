@@ -199,6 +199,7 @@ def send_unread_count_on_commit(user_id: Any) -> None:
 
         from .payloads import unread_event
 
+        selectors.unread_changed([user_id])
         if str(user_id) in connected_user_ids([user_id]):
             broadcast(user_group(user_id), unread_event(unread_count=selectors.unread_count(user_id=user_id)))
 
