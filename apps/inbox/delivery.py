@@ -10,8 +10,9 @@ then flushed together (a mention of 1,000 members is one INSERT):
    recipients and their settings (inactive users and kinds muted with
    ``in_app: false`` are left out), the blocks among them (an actor the
    recipient blocked is dropped from the event; an event left without
-   actors is dropped: social's ``Block`` rows), the prior state of the open rows and the
-   unread count before the statement. A repeat puts its actors in front of
+   actors is dropped: social's ``Block`` rows) and the prior state of the open rows (no
+   COUNT of the recipient's unread items: a user with 100,000 items made that the
+   dominant cost of every delivery). A repeat puts its actors in front of
    ``actor_ids`` (the last 5 distinct), adds the ones not among them to
    ``actor_count``, refreshes title/body/data, bumps ``last_event_at`` and
    makes the item unread (and un-snoozed) again; ``requires_action`` reopens
@@ -20,15 +21,16 @@ then flushed together (a mention of 1,000 members is one INSERT):
    ``notify`` (same transaction, one INSERT); a repeat of an item still
    unread aggregates silently — a storm of 1,000 reactions is 1,000 cheap
    upserts and one notification;
-4. after commit, ``inbox.item`` {item, unread_count} goes to every recipient
-   with a live socket (presence), in one event-loop hop.
+4. after commit, the cached unread counts of recipients with a newly unread
+   item are invalidated, and ``inbox.item`` {item, unread_count} goes to every
+   recipient with a live socket (presence; counts from Redis, a grouped count
+   for the misses), in one event-loop hop.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -228,18 +230,10 @@ up AS (
     RETURNING i.id, i.recipient_id, (i.xmax = 0) AS inserted, i.kind, i.actor_id, i.actor_count, i.actor_ids,
         i.target_type, i.target_id, i.title, i.body, i.target_url, i.data, i.read_at, i.archived_at,
         i.snoozed_until, i.requires_action, i.action_state, i.last_event_at, i.created_at, i.network_id
-),
-ub AS (
-    -- the statement's snapshot: the counts before this upsert
-    SELECT c.recipient_id, count(*) AS n FROM {item} c, p
-    WHERE c.recipient_id IN (SELECT recipient_id FROM ok) AND c.read_at IS NULL
-        AND c.archived_at IS NULL AND (c.snoozed_until IS NULL OR c.snoozed_until <= p.now)
-    GROUP BY c.recipient_id
 )
-SELECT up.*, prev.counted, COALESCE(ub.n, 0) AS unread_before,
+SELECT up.*, prev.counted,
     rc.email, rc.is_active, rc.choices, rc.timezone, rc.quiet_start, rc.quiet_end, rc.email_digest
 FROM up JOIN rc ON rc.id = up.recipient_id LEFT JOIN prev ON prev.id = up.id
-    LEFT JOIN ub ON ub.recipient_id = up.recipient_id
 """
 
 #: events per statement (bounds the statement's memory and lock set)
@@ -316,7 +310,6 @@ def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
         was_counted = row["counted"] if row["counted"] is not None else not row["inserted"]
         event = by_key[(item.recipient_id, item.kind, item.target_type, item.target_id)]
         delivered = Delivered(item=item, recipient=recipient, became_unread=not was_counted, event=event)
-        delivered.item._unread_before = row["unread_before"]  # type: ignore[attr-defined]
         out.append(delivered)
     return out
 
@@ -397,7 +390,6 @@ def flush_batch(items: list[Event | Close]) -> None:
 
 
 def close_events(close: Close) -> None:
-    from . import selectors
 
     now = timezone.now()
     with transaction.atomic():
@@ -419,8 +411,7 @@ def close_events(close: Close) -> None:
             item.updated_at = now
 
         def after_commit() -> None:
-            unread = selectors.unread_counts({i.recipient_id for i in items})
-            broadcast_items([(i, i.actor) for i in items], unread)
+            broadcast_items([(i, i.actor) for i in items])
 
         transaction.on_commit(after_commit, robust=True)
 
@@ -428,7 +419,6 @@ def close_events(close: Close) -> None:
 def deliver_events(events: list[Event]) -> None:
     now = timezone.now()
     latest: dict[Any, Delivered] = {}
-    unread: dict[Any, int] = {}
     notices: list[Notice] = []
     recipients: dict[Any, Recipient] = {}
     changed: set[Any] = set()
@@ -437,12 +427,8 @@ def deliver_events(events: list[Event]) -> None:
     # the flush is after-commit work already, and a crash between them loses only this delivery
     for start in range(0, len(merged), _CHUNK):
         delivered = _upsert(merged[start : start + _CHUNK], now)
-        gained: dict[Any, int] = defaultdict(int)
-        for d in delivered:
-            gained[d.item.recipient_id] += int(d.became_unread)
         for d in delivered:
             rid = d.item.recipient_id
-            unread[rid] = d.item._unread_before + gained[rid]  # type: ignore[attr-defined]
             latest[d.item.pk] = d
             recipients[rid] = d.recipient
             if d.became_unread:  # a repeat of an item still unread leaves the count alone
@@ -456,21 +442,23 @@ def deliver_events(events: list[Event]) -> None:
         from .selectors import unread_changed
 
         unread_changed(changed)
-        broadcast_items([(d.item, d.event.actor) for d in items], unread)
+        broadcast_items([(d.item, d.event.actor) for d in items])
         if after_notify is not None:
             after_notify()
 
     transaction.on_commit(after_commit, robust=True)
 
 
-def broadcast_items(items: list[tuple[InboxItem, Any]], unread: dict[Any, int]) -> None:
-    """``inbox.item`` to each recipient with a live socket (actors loaded only for those)."""
+def broadcast_items(items: list[tuple[InboxItem, Any]]) -> None:
+    """``inbox.item`` to each recipient with a live socket (actors and unread counts only for those:
+    ``selectors.cached_unread_counts``, run after the change committed and the counts were invalidated)."""
     from apps.accounts.models import User
     from apps.accounts.services import user_group
     from apps.realtime.presence import connected_user_ids
     from apps.realtime.services import broadcast_many
 
     from .payloads import inbox_event
+    from .selectors import cached_unread_counts
 
     if not items:
         return
@@ -478,6 +466,7 @@ def broadcast_items(items: list[tuple[InboxItem, Any]], unread: dict[Any, int]) 
     items = [(item, actor) for item, actor in items if str(item.recipient_id) in online]
     if not items:
         return
+    unread = cached_unread_counts([item.recipient_id for item, _ in items])
     missing = {
         item.actor_id
         for item, actor in items
