@@ -2,16 +2,18 @@
 """Dispatcher and ledger: claim throughput against a bare SKIP LOCKED loop, ledger transfers/s.
 
     .venv/bin/python bench/dispatcher_bench.py [--tasks 10000] [--claimers 1,4,8] [--transfers 2000] [--writers 1,8]
+                                               [--no-ledger] [--no-claims]
 
 1. Uses DATABASE_URL / REDIS_URL (environment or ``.env``; the embedded services
-   otherwise), creates and migrates a scratch database ``colony_dispatcher_bench``
-   and uses Redis database 13 (both wiped first; the database is dropped at the
-   end unless ``--keep-db``).
+   otherwise), creates and migrates a scratch database named after DATABASE_URL's
+   (``<name>_bench``, so two people on one server do not share it) and uses Redis
+   database 13 (both wiped first; the database is dropped at the end unless ``--keep-db``).
 2. Claims: ``--tasks`` open, ready tasks in one project. For each claimer count N,
    N processes (agents with a contribute grant) call ``claim_next`` until nothing
-   is ready — one claim per call: the FOR UPDATE SKIP LOCKED pick, the readiness
-   and eligibility checks, the conditional open → claimed with the fence bump, the
-   claim row, the escrow lock — next to, in the same run, a bare loop of N processes
+   is ready — one claim per call: the caller's level (eligibility), the claimant
+   lock, the FOR UPDATE SKIP LOCKED pick of a ready task (stored ``deps_done``),
+   the conditional open → claimed with the fence bump, the claim row, the claim
+   limit and funded-escrow check — next to, in the same run, a bare loop of N processes
    running only ``WITH c AS (SELECT … ORDER BY priority, due_at, created_at LIMIT 1
    FOR UPDATE SKIP LOCKED) UPDATE … RETURNING`` (one claim per statement). Prints
    claims/s of both, the ratio, and the double claims (must be 0).
@@ -30,13 +32,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import drop_scratch, migrate, services_and_env, setup_django, use_scratch  # noqa: E402
 
-SCRATCH_DB = "colony_dispatcher_bench"
+SCRATCH_SUFFIX = "_bench"
 SCRATCH_REDIS_DB = 13
 
 BARE_CLAIM = """
@@ -144,9 +147,10 @@ def claims(env, tasks: int, claimers: list[int]) -> list[tuple]:
                 ctx, _claimer, [(env, mode, agents[i].pk, project.pk) for i in range(n)]
             )
             ids = [t for _, _, claimed in reports for t in claimed]
-            results.append((n, mode, len(ids), wall, len(ids) - len(set(ids))))
+            load = os.getloadavg()[0]
+            results.append((n, mode, len(ids), wall, len(ids) - len(set(ids)), load))
             print(f"  claims: {n} × {mode}: {len(ids)} in {wall:.2f}s ({len(ids) / wall:.0f}/s), "
-                  f"doubles {len(ids) - len(set(ids))}", flush=True)  # fmt: skip
+                  f"doubles {len(ids) - len(set(ids))}, load {load:.1f}", flush=True)  # fmt: skip
             connection.close()
     return results
 
@@ -223,33 +227,39 @@ def main() -> int:
     parser.add_argument("--transfers", type=int, default=2_000)
     parser.add_argument("--writers", default="1,8")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--no-ledger", action="store_true", help="claims only")
+    parser.add_argument("--no-claims", action="store_true", help="ledger only")
     args = parser.parse_args()
     services, env = services_and_env("bench.settings")
     env["DEBUG"] = "False"
     database_url = None
     try:
         services.start(env)
-        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB, celery=True)
+        scratch_db = urlsplit(env["DATABASE_URL"]).path.strip("/") + SCRATCH_SUFFIX
+        database_url = use_scratch(env, scratch_db, SCRATCH_REDIS_DB, celery=True)
         migrate(env)
         setup_django(env, flush_redis=True)
         claimer_counts = [int(n) for n in args.claimers.split(",") if n.strip()]
         writer_counts = [int(n) for n in args.writers.split(",") if n.strip()]
-        claim_rows = claims(env, args.tasks, claimer_counts)
-        ledger_rows = ledger(env, args.transfers, writer_counts)
+        claim_rows = [] if args.no_claims else claims(env, args.tasks, claimer_counts)
+        ledger_rows = [] if args.no_ledger else ledger(env, args.transfers, writer_counts)
         load = os.getloadavg()[0]
         print(
             f"\nclaims: {args.tasks} ready tasks, one claim per call; load average {load:.1f} on {os.cpu_count()} CPUs\n"
         )
         print(
             f"{'claimers':>8}  {'loop':<24}{'claimed':>9}{'seconds':>9}{'claims/s':>10}{'vs bare':>9}{'doubles':>9}"
+            f"{'load':>6}"
         )
         bare_rate: dict[int, float] = {}
-        for n, mode, claimed, wall, doubles in claim_rows:
+        for n, mode, claimed, wall, doubles, row_load in claim_rows:
             rate = claimed / wall
             if mode == "bare":
                 bare_rate[n] = rate
             ratio = rate / bare_rate[n] if n in bare_rate else 1.0
-            print(f"{n:>8}  {mode:<24}{claimed:>9}{wall:>9.2f}{rate:>10.0f}{ratio:>9.2f}{doubles:>9}")
+            print(
+                f"{n:>8}  {mode:<24}{claimed:>9}{wall:>9.2f}{rate:>10.0f}{ratio:>9.2f}{doubles:>9}{row_load:>6.1f}"
+            )
         print(f"\nledger: {args.transfers} transfers per row\n")
         print(
             f"{'writers':>7}  {'balances':<10}{'loop':<16}{'transfers':>10}{'seconds':>9}{'transfers/s':>13}"
@@ -259,7 +269,7 @@ def main() -> int:
         return 0
     finally:
         if database_url and not args.keep_db:
-            drop_scratch(database_url, SCRATCH_DB)
+            drop_scratch(database_url, scratch_db)
         services.stop()
 
 

@@ -73,6 +73,9 @@ class RoadmapTask(NetworkScopedModel):
     lease_seconds = models.IntegerField(default=14400)
     max_attempts = models.SmallIntegerField(default=3)
     attempt_count = models.SmallIntegerField(default=0)
+    #: every dependency is done — kept by database triggers on TaskDependency writes and on a
+    #: dependency's moves into or out of ``done`` (migration 0002), read by the claim path
+    deps_done = models.BooleanField(default=True)
     #: the fencing counter: +1 on every lease grant; a claim carries the value it was granted
     lease_seq = models.BigIntegerField(default=0)
     requires_human_review = models.BooleanField(default=False)
@@ -105,9 +108,9 @@ class RoadmapTask(NetworkScopedModel):
             models.Index(fields=["network", "project", "status", "priority"], name="roadmaptask_proj_status"),
             models.Index(fields=["project", "-id"], name="roadmaptask_project_id"),
             models.Index(
-                fields=["priority", "due_at", "created_at"],
-                condition=Q(status="open"),
-                name="roadmaptask_open_order",
+                fields=["project", "priority", "due_at", "created_at"],
+                condition=Q(status="open", deps_done=True),
+                name="roadmaptask_claimable",
             ),
             GinIndex(fields=["labels"], name="roadmaptask_labels"),
             GinIndex(fields=["search_vector"], name="roadmaptask_search"),

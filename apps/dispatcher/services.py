@@ -31,12 +31,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.api import ensure_same_network
 from apps.core.exceptions import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.core.ids import uuid7
+from apps.core.masking import redact
 from apps.projects.permissions import Level, project_level
 
 from .models import (
@@ -315,9 +317,8 @@ def remove_dependency(*, actor: Any, task: RoadmapTask, depends_on_id: Any) -> N
 
 
 def ready_q() -> Q:
-    """Tasks every dependency of which is done."""
-    blocking = TaskDependency.objects.filter(task=OuterRef("pk")).exclude(depends_on__status=TaskStatus.DONE)
-    return ~Q(Exists(blocking))
+    """Tasks every dependency of which is done (the stored ``deps_done``, kept by triggers)."""
+    return Q(deps_done=True)
 
 
 def ready_tasks(qs: QuerySet[RoadmapTask] | None = None) -> QuerySet[RoadmapTask]:
@@ -326,7 +327,7 @@ def ready_tasks(qs: QuerySet[RoadmapTask] | None = None) -> QuerySet[RoadmapTask
 
 
 def is_ready(task: RoadmapTask) -> bool:
-    return not TaskDependency.objects.filter(task=task).exclude(depends_on__status=TaskStatus.DONE).exists()
+    return RoadmapTask.objects.filter(pk=task.pk, deps_done=True).exists()
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -338,14 +339,8 @@ def _claim_limit(user: Any) -> int:
     return HUMAN_MAX_ACTIVE_CLAIMS
 
 
-def check_eligible(user: Any, task: RoadmapTask) -> None:
-    """The claimable_by rule and the project level (agents: an access grant ≥ contribute)."""
-    level = project_level(user, task.project)
-    if level < Level.VIEW:
-        raise NotFound()
-    if user.is_ai and user.agent_status != User.AgentStatus.ACTIVE:
-        raise InvalidState("The agent is not active.", code="agent_not_active")
-    rule = task.claimable_by
+def _check_rule(user: Any, level: Level, rule: str) -> None:
+    """The claimable_by rule for a caller with ``level`` on the task's project."""
     if rule == ClaimableBy.AGENTS and not user.is_ai:
         raise PermissionDenied("Only agents claim this task.", code="not_claimable")
     if rule == ClaimableBy.HUMANS and user.is_ai:
@@ -361,49 +356,155 @@ def check_eligible(user: Any, task: RoadmapTask) -> None:
         )
 
 
-def _grant(task: RoadmapTask, *, claimant: Any, source: str, signal_row: Any = None) -> TaskClaim:
-    """open → claimed with a new fence; the caller has checked eligibility."""
-    now = timezone.now()
-    moved = RoadmapTask.objects.filter(pk=task.pk, status=TaskStatus.OPEN).update(
-        status=TaskStatus.CLAIMED, lease_seq=F("lease_seq") + 1, updated_at=now
-    )
-    if not moved:
-        raise InvalidState("The task is not open for claims.", code="already_claimed")
-    fence = RoadmapTask.objects.filter(pk=task.pk).values_list("lease_seq", flat=True).get()
-    attempt = TaskClaim.objects.filter(task=task).count() + 1
-    try:
-        with transaction.atomic():
-            claim = TaskClaim.objects.create(
-                network_id=task.network_id, task=task, claimant=claimant, lease_token=uuid.uuid4(), fence=fence,
-                lease_expires_at=now + timedelta(seconds=task.lease_seconds), attempt_no=min(attempt, 32000),
-                source=source, signal=signal_row,
-            )  # fmt: skip
-    except IntegrityError as exc:
-        raise Conflict("The task is already claimed.", code="already_claimed") from exc
-    from apps.bounties.services import lock_task_escrows
+def _check_claimer(user: Any, level: Level) -> None:
+    if level < Level.VIEW:
+        raise NotFound()
+    if user.is_ai and user.agent_status != User.AgentStatus.ACTIVE:
+        raise InvalidState("The agent is not active.", code="agent_not_active")
 
-    lock_task_escrows(task=task, claim=claim)
+
+def check_eligible(user: Any, task: RoadmapTask, *, level: Level | None = None) -> None:
+    """The claimable_by rule and the project level (agents: an access grant ≥ contribute).
+    ``level``: the caller's level on the task's project when the caller knows it already."""
+    level = project_level(user, task.project) if level is None else level
+    _check_claimer(user, level)
+    _check_rule(user, level, task.claimable_by)
+
+
+def claimable_rules(user: Any, level: Level) -> list[str]:
+    """The claimable_by values ``user`` (with ``level`` on the project) may claim."""
+    rules = []
+    for rule in ClaimableBy.values:
+        try:
+            _check_rule(user, level, rule)
+        except PermissionDenied:
+            continue
+        rules.append(rule)
+    return rules
+
+
+# One claim = two statements inside the transaction. The first locks the claimant's row (claims
+# per claimant are serialised), picks one task and locks it (FOR UPDATE; SKIP LOCKED for "next"),
+# moves it open → claimed with the fence bump (conditional on status) and inserts the claim row
+# (the partial unique index on live claims stays the backstop). The second runs with a snapshot
+# taken after those locks: the claimant's live claims (over the limit → the whole claim rolls
+# back) and whether the task has funded escrows to lock (a concurrent funding either committed
+# before the task lock — seen here — or waits for it and sees the claim).
+_PICK_NEXT = """
+    SELECT t.id FROM {task} t
+    WHERE t.project_id = %(project)s AND t.status = 'open' AND t.deps_done AND t.claimable_by = ANY(%(rules)s)
+      AND EXISTS (SELECT 1 FROM u WHERE u.active)
+    ORDER BY t.priority, t.due_at NULLS LAST, t.created_at
+    LIMIT 1 FOR UPDATE OF t SKIP LOCKED
+"""
+_PICK_ONE = """
+    SELECT t.id FROM {task} t
+    WHERE t.id = %(task)s AND t.status = 'open' AND t.deps_done AND EXISTS (SELECT 1 FROM u WHERE u.active)
+    FOR UPDATE OF t
+"""
+_CLAIM = """
+WITH u AS (
+    SELECT id, (NOT is_ai OR agent_status = 'active') AS active, agent_max_concurrent_claims AS max_claims
+    FROM {user} WHERE id = %(claimant)s FOR UPDATE
+), pick AS ({pick}
+), moved AS (
+    UPDATE {task} t SET status = 'claimed', lease_seq = t.lease_seq + 1, updated_at = %(now)s
+    FROM pick WHERE t.id = pick.id AND t.status = 'open'
+    RETURNING t.id, t.network_id, t.lease_seq, t.lease_seconds
+), claim AS (
+    INSERT INTO {claim} (id, created_at, updated_at, network_id, task_id, claimant_id, status, lease_token, fence,
+                         lease_expires_at, attempt_no, source, signal_id, end_reason)
+    SELECT %(id)s, %(now)s, %(now)s, m.network_id, m.id, %(claimant)s, 'active', %(token)s, m.lease_seq,
+           %(now)s + make_interval(secs => m.lease_seconds),
+           LEAST((SELECT count(*) FROM {claim} c WHERE c.task_id = m.id) + 1, 32000), %(source)s, %(signal)s, ''
+    FROM moved m
+    RETURNING task_id, network_id, fence, lease_expires_at, attempt_no
+)
+SELECT u.active, u.max_claims, claim.task_id, claim.network_id, claim.fence, claim.lease_expires_at,
+       claim.attempt_no
+FROM u LEFT JOIN claim ON true
+"""
+_AFTER_CLAIM = """
+SELECT (SELECT count(*) FROM {claim} WHERE claimant_id = %(claimant)s AND status IN ('active', 'submitted')),
+       EXISTS (SELECT 1 FROM {escrow} WHERE task_id = %(task)s AND status = 'funded')
+"""
+
+
+def _tables() -> dict[str, str]:
+    from apps.bounties.models import BountyEscrow
+
+    return {
+        "task": RoadmapTask._meta.db_table,
+        "claim": TaskClaim._meta.db_table,
+        "user": User._meta.db_table,
+        "escrow": BountyEscrow._meta.db_table,
+    }
+
+
+def _grant(*, claimant: Any, source: str, signal_row: Any = None, task: RoadmapTask | None = None,
+           project: Any = None, rules: list[str] | None = None) -> TaskClaim | None:  # fmt: skip
+    """Claim ``task`` (waiting for its row lock), or the best ready task of ``project`` among
+    ``rules`` (skipping locked rows): None when there was nothing to claim. The caller has
+    checked eligibility and holds a transaction."""
+    tables = _tables()
+    now = timezone.now()
+    params = {
+        "claimant": claimant.pk, "now": now, "id": uuid7(), "token": uuid.uuid4(), "source": source,
+        "signal": getattr(signal_row, "pk", None), "task": getattr(task, "pk", None),
+        "project": getattr(project, "pk", None), "rules": rules,
+    }  # fmt: skip
+    pick = (_PICK_ONE if task is not None else _PICK_NEXT).format(**tables)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM.format(pick=pick, **tables), params)
+        active, max_claims, task_id, network_id, fence, expires, attempt = cursor.fetchone()
+        if not active:
+            raise InvalidState("The agent is not active.", code="agent_not_active")
+        if task_id is None:
+            return None
+        cursor.execute(_AFTER_CLAIM.format(**tables), {"claimant": claimant.pk, "task": task_id})
+        held, funded = cursor.fetchone()
+    limit = (max_claims or AGENT_DEFAULT_MAX_CLAIMS) if claimant.is_ai else HUMAN_MAX_ACTIVE_CLAIMS
+    if held > limit:
+        raise InvalidState("You hold as many claims as allowed.", code="claim_limit")
+    claim = TaskClaim(
+        id=params["id"], created_at=now, updated_at=now, network_id=network_id, task_id=task_id, claimant=claimant,
+        status=ClaimStatus.ACTIVE, lease_token=params["token"], fence=fence, lease_expires_at=expires,
+        attempt_no=attempt, source=source, signal=signal_row if params["signal"] else None,
+    )  # fmt: skip
+    claim._state.adding, claim._state.db = False, "default"
+    if task is not None:
+        claim.task = task
+    if funded:
+        from apps.bounties.services import lock_task_escrows
+
+        lock_task_escrows(task=claim.task if task is not None else RoadmapTask(pk=task_id), claim=claim)
     return claim
 
 
-@transaction.atomic
+def _claim_one(*, actor: Any, task: RoadmapTask, level: Level | None, source: str,
+               signal_row: Any = None) -> TaskClaim:  # fmt: skip
+    check_eligible(actor, task, level=level)
+    if task.status != TaskStatus.OPEN:
+        raise InvalidState(f"A {task.status} task is not claimed.", code="not_claimable")
+    if not task.deps_done:
+        raise InvalidState("The task waits on dependencies that are not done.", code="not_ready")
+    try:
+        with transaction.atomic():
+            claim = _grant(claimant=actor, source=source, signal_row=signal_row, task=task)
+    except IntegrityError as exc:
+        raise Conflict("The task is already claimed.", code="already_claimed") from exc
+    if claim is None:
+        raise InvalidState("The task is not open for claims.", code="already_claimed")
+    task.status, task.lease_seq = TaskStatus.CLAIMED, claim.fence
+    return claim
+
+
 def claim_task(
     *, actor: Any, task: RoadmapTask, source: str = ClaimSource.MANUAL, signal_row: Any = None
 ) -> TaskClaim:
     ensure_same_network(actor.network_id, task)
     task = RoadmapTask.objects.select_related("project").get(pk=task.pk)
-    check_eligible(actor, task)
-    if task.status != TaskStatus.OPEN:
-        raise InvalidState(f"A {task.status} task is not claimed.", code="not_claimable")
-    if not is_ready(task):
-        raise InvalidState("The task waits on dependencies that are not done.", code="not_ready")
-    User.objects.select_for_update().filter(pk=actor.pk).first()  # claim counts per claimant: serialised
-    active = TaskClaim.objects.filter(
-        claimant=actor, status__in=(ClaimStatus.ACTIVE, ClaimStatus.SUBMITTED)
-    ).count()
-    if active >= _claim_limit(actor):
-        raise InvalidState("You hold as many claims as allowed.", code="claim_limit")
-    return _grant(task, claimant=actor, source=source, signal_row=signal_row)
+    return _claim_one(actor=actor, task=task, level=None, source=source, signal_row=signal_row)
 
 
 def claimable_q(user: Any) -> Q:
@@ -414,25 +515,21 @@ def claimable_q(user: Any) -> Q:
 
 def claim_next(*, actor: Any, project: Any) -> TaskClaim:
     """The best ready task of ``project`` for the caller (priority, due date, age), skipping rows
-    other claimers hold locked right now."""
-    require_level(actor, project, Level.VIEW)
-    for _ in range(3):
+    other claimers hold locked right now. Eligibility is decided once for the call (level → the
+    claimable_by rules the caller may claim), then one pick-and-claim statement runs."""
+    level = project_level(actor, project)
+    _check_claimer(actor, level)
+    rules = claimable_rules(actor, level)
+    if not rules:
+        _check_rule(actor, level, ClaimableBy.PROJECT_MEMBERS)  # raises the reason
+    try:
         with transaction.atomic():
-            candidate = (
-                ready_tasks(RoadmapTask.objects.filter(project=project))
-                .filter(claimable_q(actor))
-                .order_by("priority", F("due_at").asc(nulls_last=True), "created_at")
-                .select_for_update(skip_locked=True, of=("self",))
-                .first()
-            )
-            if candidate is None:
-                raise NotFound("No ready task for you in this project.", code="no_ready_task")
-            try:
-                return claim_task(actor=actor, task=candidate)
-            except InvalidState as exc:
-                if exc.code in ("claim_limit", "agent_not_active"):
-                    raise
-    raise NotFound("No ready task for you in this project.", code="no_ready_task")
+            claim = _grant(claimant=actor, source=ClaimSource.MANUAL, project=project, rules=rules)
+    except IntegrityError as exc:
+        raise Conflict("The task is already claimed.", code="already_claimed") from exc
+    if claim is None:
+        raise NotFound("No ready task for you in this project.", code="no_ready_task")
+    return claim
 
 
 def _locked_live_claim(claim: TaskClaim, *, actor: Any, lease_token: Any) -> TaskClaim:
@@ -550,6 +647,13 @@ def _validate_check(kind: str, config: dict[str, Any]) -> dict[str, Any]:
             raise ValidationFailed("An http check needs a url.", field="config")
     if kind == CheckKind.LLM_RUBRIC and not config.get("rubric"):
         raise ValidationFailed("An llm_rubric check needs a rubric.", field="config")
+    if kind in (CheckKind.CI_STATUS, CheckKind.COMMAND):
+        from . import runners
+
+        check = runners.validate_ci_status if kind == CheckKind.CI_STATUS else runners.validate_command
+        problem = check(config)
+        if problem:
+            raise ValidationFailed(problem, field="config")
     return config
 
 
@@ -722,21 +826,63 @@ def _run_check(run: VerificationRun) -> tuple[str, dict[str, Any], str, Any]:
             done.result.content[:16000],
             done.usage,
         )
-    # ci_status and command need the integrations/sandbox runners, not wired yet
-    return RunStatus.ERROR, {"error": "runner_unavailable"}, f"No runner for {check.kind} checks yet.", None
+    from . import runners
+
+    if check.kind == CheckKind.CI_STATUS:
+        return (*runners.run_ci_status(run), None)
+    if check.kind == CheckKind.COMMAND:
+        return (*runners.run_command(run), None)
+    return RunStatus.ERROR, {"error": "runner_unavailable"}, f"No runner for {check.kind} checks.", None
 
 
-def run_verification(run_id: Any) -> str | None:
-    """Run one queued verification (Celery ``dispatcher.run_verification``); idempotent."""
+def run_verification(run_id: Any, poll: str | None = None) -> str | None:
+    """Run one queued verification (Celery ``dispatcher.run_verification``); idempotent.
+
+    ``poll``: a CI status that was still pending re-runs the check of a ``running`` run; the
+    value is the run's ``updated_at`` when the poll was scheduled, so one poll (of duplicates)
+    proceeds. Pending past the check's timeout → error ``timeout`` (retried like any error)."""
+    from . import runners
+
     now = timezone.now()
-    if not VerificationRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, updated_at=now
-    ):
+    runs = VerificationRun.objects.filter(pk=run_id)
+    if poll is None:
+        claimed = runs.filter(status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=now, updated_at=now
+        )
+    else:
+        claimed = runs.filter(status=RunStatus.RUNNING, updated_at=poll).update(updated_at=now)
+    if not claimed:
         return None
     run = VerificationRun.objects.select_related("outcome__task__project", "outcome_check").get(pk=run_id)
     status, result, log, usage = _run_check(run)
-    finish_run(run=run, status=status, result=result, log_excerpt=log, ai_usage=usage)
+    if status == runners.PENDING:
+        timeout = run.outcome_check.timeout_s
+        if timezone.now() >= run.started_at + timedelta(seconds=timeout):
+            status, result = RunStatus.ERROR, {**result, "error": "timeout"}
+            log = f"Still pending after {timeout} s.\n{log}"
+        else:
+            _poll_later(run, result=result, log=log)
+            return runners.PENDING
+    try:
+        finish_run(run=run, status=status, result=result, log_excerpt=log, ai_usage=usage)
+    except InvalidState:
+        return None  # finished meanwhile (the timeout sweeper, a rerun)
     return status
+
+
+@transaction.atomic
+def _poll_later(run: VerificationRun, *, result: dict[str, Any], log: str) -> None:
+    from . import runners
+    from .tasks import run_verification as task
+
+    stamp = timezone.now()
+    if VerificationRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        result={**result, "polled_at": stamp.isoformat()}, log_excerpt=redact(log)[:16000], updated_at=stamp
+    ):
+        run_id, delay = str(run.pk), runners.poll_seconds(run.outcome_check.config or {})
+        transaction.on_commit(
+            lambda: task.apply_async((run_id,), {"poll": stamp.isoformat()}, countdown=delay)
+        )
 
 
 @transaction.atomic
@@ -745,7 +891,7 @@ def finish_run(*, run: VerificationRun, status: str, result: dict | None = None,
     now = timezone.now()
     score = score if score is not None else (result or {}).get("score")
     moved = VerificationRun.objects.filter(pk=run.pk, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).update(
-        status=status, result=result or {}, log_excerpt=(log_excerpt or "")[:16000], finished_at=now,
+        status=status, result=result or {}, log_excerpt=redact(log_excerpt or "")[:16000], finished_at=now,
         ai_usage=ai_usage if getattr(ai_usage, "pk", None) else None, verifier=verifier, updated_at=now,
         score=score if isinstance(score, int | float) and 0 <= score <= 999 else None,
     )  # fmt: skip
@@ -1086,14 +1232,33 @@ def _pass_rate(agent_id: Any) -> float:
     return sum(1 for s in recent if s in (OutcomeStatus.ACCEPTED, OutcomeStatus.PASSED)) / len(recent)
 
 
+def within_ai_budget(agent: Any) -> bool:
+    """Billing's own budget checks, read-only (nothing reserved): the agent's daily AI budget
+    (``agent_daily_budget_micros`` against ``agent_spent_today``) and the plan allowance of the
+    account its calls are charged to (``check_plan_allowance`` with a zero estimate)."""
+    from apps.billing.ai.errors import AIQuotaExceeded
+    from apps.billing.services.ai import agent_spent_today
+    from apps.billing.services.allowance import check_plan_allowance
+
+    budget = agent.agent_daily_budget_micros
+    if budget is not None and agent_spent_today(agent) >= budget:
+        return False
+    try:
+        check_plan_allowance(user=agent, agent=agent, organization=agent.agent_owner_organization_id,
+                             estimate_micros=0)  # fmt: skip
+    except AIQuotaExceeded:
+        return False
+    return True
+
+
 def _score(agent: User, task: RoadmapTask) -> float | None:
     caps = set(agent.agent_capabilities or [])
     needed = set(task.required_capabilities or [])
     if not needed <= caps:
         return None
     if agent.load >= (agent.agent_max_concurrent_claims or AGENT_DEFAULT_MAX_CLAIMS):
-        return None
-    return len(needed & caps) + _pass_rate(agent.pk) - agent.load
+        return None  # at its claim budget
+    return len(needed & caps) + agent.pass_rate - agent.load
 
 
 def tick_project(project_id: Any) -> dict[str, Any] | None:
@@ -1120,7 +1285,11 @@ def tick_project(project_id: Any) -> dict[str, Any] | None:
         active = TaskClaim.objects.filter(task__project=project, status__in=(ClaimStatus.ACTIVE,
                                           ClaimStatus.SUBMITTED)).count()  # fmt: skip
         capacity = max(0, state.max_active_claims - active)
-        agents = _eligible_agents(project)
+        agents = _eligible_agents(project) if capacity else []
+        # per agent, once per tick: its level (eligibility), pass rate, AI budget
+        agents = [agent for agent in agents if within_ai_budget(agent)]
+        for agent in agents:
+            agent.level, agent.pass_rate = project_level(agent, project), _pass_rate(agent.pk)
         if capacity and agents:
             tasks = list(
                 ready_tasks(RoadmapTask.objects.filter(project=project))
@@ -1141,7 +1310,8 @@ def tick_project(project_id: Any) -> dict[str, Any] | None:
                 if state.mode == DispatcherMode.AUTO:
                     try:
                         with transaction.atomic():
-                            claim = claim_task(actor=agent, task=task, source=ClaimSource.DISPATCHER)
+                            claim = _claim_one(actor=agent, task=task, level=agent.level,
+                                               source=ClaimSource.DISPATCHER)  # fmt: skip
                             from apps.agents.services import request_agent_run
 
                             request_agent_run(agent=agent, trigger="dispatcher", project=project, task=task,

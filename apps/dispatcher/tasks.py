@@ -40,10 +40,10 @@ def reap_expired_claims() -> int:
 
 
 @shared_task(name="dispatcher.run_verification", ignore_result=True, acks_late=True, **_RETRY)
-def run_verification(run_id: str) -> str | None:
+def run_verification(run_id: str, poll: str | None = None) -> str | None:
     from .services import run_verification as run
 
-    return run(run_id)
+    return run(run_id, poll=poll)
 
 
 @shared_task(name="dispatcher.timeout_verifications", ignore_result=True, **_RETRY)

@@ -182,3 +182,73 @@ def test_eight_claimers_over_a_thousand_ready_tasks_never_claim_one_twice(user, 
     tasks = list(TaskClaim.objects.values_list("task_id", flat=True))
     assert len(tasks) == 1000 and len(set(tasks)) == 1000
     assert not RoadmapTask.objects.filter(status="open").exists()
+
+
+@pytest.mark.django_db
+def test_claim_next_is_three_statements_for_an_agent_and_picks_by_priority(user, project):
+    from django.test.utils import CaptureQueriesContext
+
+    agent = contributor(project, agent_max_concurrent_claims=5)
+    RoadmapTaskFactory(project=project, priority=3)
+    best = RoadmapTaskFactory(project=project, priority=0)
+    RoadmapTaskFactory(project=project, priority=0, claimable_by="humans")
+    with CaptureQueriesContext(connection) as queries:
+        claim = services.claim_next(actor=agent, project=project)
+    sql = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # the agent's level; lock + pick + move + claim row; claim limit + funded escrows
+    assert len(sql) == 3, sql
+    assert claim.task_id == best.pk and claim.fence == 1 and claim.attempt_no == 1
+    stored = TaskClaim.objects.get(pk=claim.pk)
+    assert (stored.lease_token, stored.lease_expires_at, stored.status) == (
+        claim.lease_token, claim.lease_expires_at, "active",
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_claim_next_refuses_past_the_claim_limit_and_writes_nothing(user, project):
+    agent = contributor(project, agent_max_concurrent_claims=1)
+    RoadmapTaskFactory(project=project), RoadmapTaskFactory(project=project)
+    services.claim_next(actor=agent, project=project)
+    with pytest.raises(InvalidState) as err:
+        services.claim_next(actor=agent, project=project)
+    assert err.value.code == "claim_limit"
+    assert TaskClaim.objects.filter(claimant=agent).count() == 1
+    assert RoadmapTask.objects.filter(project=project, status="open").count() == 1
+
+
+@pytest.mark.django_db
+def test_claim_next_for_a_viewer_says_why_and_a_paused_agent_is_refused(user, project, network):
+    from apps.core.exceptions import PermissionDenied as Denied
+
+    RoadmapTaskFactory(project=project)
+    viewer = contributor(project)
+    from apps.agents.models import AgentProjectAccess
+
+    AgentProjectAccess.objects.filter(agent=viewer).update(role="read")
+    with pytest.raises(Denied) as err:
+        services.claim_next(actor=viewer, project=project)
+    assert err.value.code == "not_claimable"
+    paused = contributor(project)
+    type(paused).objects.filter(pk=paused.pk).update(agent_status="paused")
+    paused.refresh_from_db()
+    with pytest.raises(InvalidState) as err:
+        services.claim_next(actor=paused, project=project)
+    assert err.value.code == "agent_not_active"
+
+
+@pytest.mark.django_db
+def test_the_stored_ready_flag_follows_dependencies_done_added_and_removed(user, project):
+    task, dep = RoadmapTaskFactory(project=project), RoadmapTaskFactory(project=project)
+    services.add_dependency(actor=user, task=task, depends_on=dep)
+    task.refresh_from_db()
+    assert not task.deps_done
+    RoadmapTask.objects.filter(pk=dep.pk).update(status="done")  # any writer: a trigger keeps the flag
+    task.refresh_from_db()
+    assert task.deps_done
+    RoadmapTask.objects.filter(pk=dep.pk).update(status="accepted")
+    task.refresh_from_db()
+    assert not task.deps_done
+    services.remove_dependency(actor=user, task=task, depends_on_id=dep.pk)
+    task.refresh_from_db()
+    assert task.deps_done
+    assert services.claim_task(actor=user, task=task).status == "active"

@@ -31,3 +31,8 @@ class Provider:
 
     def command(self, resource: Any, action: str) -> None:
         """Lifecycle commands other than provision/destroy (start, stop, cancel)."""
+
+    def exec(self, resource: Any, command: str, *, timeout_s: int) -> dict[str, Any]:
+        """Run ``command`` in the (running) sandbox and wait at most ``timeout_s`` for it:
+        ``{"exit_code": int, "output": str}`` (output may be cut by the provider)."""
+        raise ProviderUnavailable(f"The {self.name or 'configured'} provider runs no commands.")

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 
 from .. import signing
-from .base import Provider, ProviderError
+from .base import Provider, ProviderError, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
@@ -55,7 +55,17 @@ def _spec(resource: Any) -> dict[str, Any]:
     }
 
 
-def send(resource: Any, action: str, *, env: dict[str, str] | None = None) -> dict[str, Any]:
+MAX_ANSWER_BYTES = 1 << 20
+
+
+def send(
+    resource: Any,
+    action: str,
+    *,
+    env: dict[str, str] | None = None,
+    spec: dict[str, Any] | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+) -> dict[str, Any]:
     """POST one signed command; returns the JSON answer ({} when no endpoint is configured)."""
     url = _endpoint(resource)
     if not url:
@@ -69,7 +79,7 @@ def send(resource: Any, action: str, *, env: dict[str, str] | None = None) -> di
             "id": str(resource.pk),
             "project": str(resource.project_id),
             "network": str(resource.network_id),
-            "spec": _spec(resource) if action == "provision" else {},
+            "spec": _spec(resource) if action == "provision" else (spec or {}),
             "env": env or {},
         },
         separators=(",", ":"),
@@ -86,8 +96,8 @@ def send(resource: Any, action: str, *, env: dict[str, str] | None = None) -> di
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            raw = response.read()
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            raw = response.read(MAX_ANSWER_BYTES)
     except urllib.error.HTTPError as exc:
         raise ProviderError(f"The provider answered HTTP {exc.code}.") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
@@ -112,3 +122,16 @@ class ExternalProvider(Provider):
 
     def command(self, resource: Any, action: str) -> None:
         send(resource, action)
+
+    def exec(self, resource: Any, command: str, *, timeout_s: int) -> dict[str, Any]:
+        """``{"action": "exec", "spec": {"command", "timeout_s"}}``; the system runs it and answers
+        ``{"exit_code": int, "output": str}`` within the timeout (+5 s for the round trip)."""
+        if not _endpoint(resource):
+            raise ProviderUnavailable("No sandbox provider endpoint is configured.")
+        answer = send(
+            resource, "exec", spec={"command": command, "timeout_s": timeout_s}, timeout=timeout_s + 5
+        )
+        code = answer.get("exit_code")
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise ProviderError("The provider's answer has no exit code.")
+        return {"exit_code": code, "output": str(answer.get("output") or "")}
