@@ -20,6 +20,7 @@ from apps.core import parsers
 from apps.core.exceptions import DomainError
 
 from . import dispatch, policy, presence
+from .fanout import local_fanout
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SESSION_REVOKED = 4001
@@ -41,14 +42,17 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             self.joined.append(session_group(session_key))
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        # the providers' groups through the process's one subscription (apps.realtime.fanout)
+        self.fanout = local_fanout(self.channel_layer)
+        self.shared: set[str] = set()
         # after user.<id>: a membership added while these are read arrives as realtime.join
         for provider in dispatch.group_providers():
             for entry in await provider(user):
                 group, organization_id = (entry, None) if isinstance(entry, str) else entry
-                if group in self.joined or await self.organization_refuses(organization_id):
+                if group in self.shared or await self.organization_refuses(organization_id):
                     continue  # an organization whose security policy refuses this socket: not joined
-                self.joined.append(group)
-                await self.channel_layer.group_add(group, self.channel_name)
+                self.shared.add(group)
+                await self.fanout.add(group, self)
         await database_sync_to_async(presence.mark_connected)(self.user_id, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "user_id": self.user_id})
@@ -56,6 +60,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        for group in list(getattr(self, "shared", ())):
+            await self.fanout.discard(group, self)
+        self.shared = set()
         if getattr(self, "user_id", None):
             await database_sync_to_async(presence.mark_disconnected)(self.user_id, self.channel_name)
 
@@ -153,17 +160,17 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         group = event["group"]
         if await self.organization_refuses(event.get("organization_id")):
             return
-        if group not in self.joined:
-            self.joined.append(group)
-            await self.channel_layer.group_add(group, self.channel_name)
+        if group not in self.shared:
+            self.shared.add(group)
+            await self.fanout.add(group, self)
         if event.get("payload"):
             await self.send_json(event["payload"])
 
     async def realtime_leave(self, event: dict) -> None:
         """Stop receiving a group at once (a membership removed), then forward the payload."""
         group = event["group"]
-        if group in self.joined:
-            self.joined.remove(group)
-        await self.channel_layer.group_discard(group, self.channel_name)
+        if group in self.shared:
+            self.shared.discard(group)
+            await self.fanout.discard(group, self)
         if event.get("payload"):
             await self.send_json(event["payload"])

@@ -15,8 +15,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 
-def _event(payload: dict[str, Any], organization_id: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "realtime.event", "text": json.dumps(payload)}
+def _event(payload: dict[str, Any], organization_id: Any, group: str) -> dict[str, Any]:
+    # ``group``: a process's shared subscription hands the event to its local members of it
+    event: dict[str, Any] = {"type": "realtime.event", "text": json.dumps(payload), "group": group}
     if organization_id is not None:  # the row's organization: its security policy gates delivery
         event["organization_id"] = str(organization_id)
     return event
@@ -27,7 +28,7 @@ def broadcast(group: str, payload: dict[str, Any], *, organization_id: Any = Non
     organization's) only to sockets its security policy allows (``apps.realtime.policy``)."""
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group, _event(payload, organization_id))
+        async_to_sync(layer.group_send)(group, _event(payload, organization_id, group))
 
 
 def broadcast_many(messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -42,7 +43,7 @@ def broadcast_many(messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
 
     async def send_all() -> None:
         for group, payload in messages:  # one connection, in order
-            await layer.group_send(group, _event(payload, None))
+            await layer.group_send(group, _event(payload, None, group))
 
     async_to_sync(send_all)()
 

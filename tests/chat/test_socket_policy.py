@@ -108,12 +108,13 @@ def test_an_org_channel_is_named_with_its_organization_for_the_socket(org, user,
     assert groups[f"conv.{channel.pk}"] == str(org.pk)
     assert groups[f"conv.{own.pk}"] is None
     # and its events carry it (the consumer drops them for a socket the policy refuses)
-    assert _event({"type": "typing"}, org.pk) == {
+    assert _event({"type": "typing"}, org.pk, "conv.x") == {
         "type": "realtime.event",
         "text": '{"type": "typing"}',
+        "group": "conv.x",
         "organization_id": str(org.pk),
     }
-    assert "organization_id" not in _event({"type": "typing"}, None)
+    assert "organization_id" not in _event({"type": "typing"}, None, "conv.x")
 
 
 def test_the_consumers_verdict_refuses_the_org_by_its_text_id(org, user, channel):
