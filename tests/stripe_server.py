@@ -309,8 +309,8 @@ class StripeStub:
                     status, error = _ERRORS[failure[1]]
                     return status, {"error": error}, False
             status, body = self._route(method, path, headers, params)
-            if key and status < 500:
-                self.idempotent[key] = (fingerprint, status, body)
+            if key and status < 500:  # a snapshot: a replay answers what the first call answered
+                self.idempotent[key] = (fingerprint, status, json.loads(json.dumps(body)))
             return status, body, False
 
     def _missing(self, object_id: str) -> tuple[int, dict]:

@@ -333,6 +333,8 @@ from .stripe_models import (  # noqa: E402,F401 — the Stripe half lives in its
     CreditKind,
     CreditLedgerEntry,
     PlanCode,
+    SeatChange,
+    SeatChangeStatus,
     StripeEvent,
     SubscriptionAccount,
     SubscriptionStatus,

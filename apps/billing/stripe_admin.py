@@ -4,11 +4,17 @@ the API key and webhook secret live in settings only; Stripe object ids are refe
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.core.exceptions import DomainError
@@ -20,10 +26,37 @@ from .models import (
     BillingStripeAccount,
     ConnectPayout,
     CreditLedgerEntry,
+    SeatChange,
     StripeEvent,
     SubscriptionAccount,
     UsageReport,
 )
+
+
+class CreditAdjustmentForm(forms.Form):
+    """A staff grant or correction of an account's prepaid credits (through the ledger service)."""
+
+    amount_minor = forms.IntegerField(
+        label="Amount (cents)",
+        min_value=-(10**9),
+        max_value=10**9,
+        help_text="Positive grants credit, negative takes it back (never below a zero balance).",
+    )
+    reason = forms.CharField(max_length=200, help_text="Kept on the ledger entry and in the audit log.")
+    #: drawn when the form is shown: submitting the same form twice credits once
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_amount_minor(self) -> int:
+        amount = self.cleaned_data["amount_minor"]
+        if amount == 0:
+            raise forms.ValidationError("Give a non-zero amount.")
+        return amount
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Give the reason for the adjustment.")
+        return reason
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -116,14 +149,77 @@ class BillingStripeAccountAdmin(admin.ModelAdmin):
         "owner_user__email",
     )
     list_select_related = ("owner_organization", "owner_user", "network")
-    readonly_fields = _ACCOUNT_READONLY
-    fields = (*_ACCOUNT_READONLY, "billing_email")
+    readonly_fields = (*_ACCOUNT_READONLY, "adjust_credit_link")
+    fields = (*_ACCOUNT_READONLY, "adjust_credit_link", "billing_email")
     inlines = (CreditEntryInline,)
     actions = ("reconcile_now",)
     show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # accounts open through the API / lazily
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/credit/",
+                self.admin_site.admin_view(self.credit_view),
+                name="billing_billingstripeaccount_credit",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="credits")
+    def adjust_credit_link(self, obj: BillingStripeAccount) -> str:
+        if not obj.pk:
+            return ""
+        url = reverse("admin:billing_billingstripeaccount_credit", args=[obj.pk])
+        return format_html('<a href="{}">Grant or adjust credit</a>', url)
+
+    def credit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Grant or adjust the prepaid credit balance: ``credits.adjust_credits`` (ledger, audit)."""
+        from .services.credits import adjust_credits
+
+        account = self.get_object(request, object_id)
+        if account is None:
+            raise Http404("No such billing account.")
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = CreditAdjustmentForm(request.POST)
+        else:
+            form = CreditAdjustmentForm(initial={"idempotency_key": uuid.uuid4()})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                entry, created = adjust_credits(
+                    actor=request.user,
+                    account=account,
+                    amount_minor=data["amount_minor"],
+                    memo=data["reason"],
+                    idempotency_key=f"admin-adjust:{account.pk}:{data['idempotency_key']}",
+                )
+            except DomainError as exc:
+                form.add_error("amount_minor" if exc.code != "idempotency_key_reused" else None, exc.message)
+            else:
+                if created:
+                    self.message_user(
+                        request,
+                        f"Credited {entry.amount_minor:+d} cents; the balance is {entry.balance_after_minor}.",
+                    )
+                else:
+                    self.message_user(
+                        request, "This adjustment was already recorded; nothing changed.", messages.WARNING
+                    )
+                return redirect(reverse("admin:billing_billingstripeaccount_change", args=[account.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Adjust credit: {account}",
+            "form": form,
+            "account": account,
+            "opts": self.model._meta,
+            "original": account,
+        }
+        return TemplateResponse(request, "admin/billing/billingstripeaccount/credit.html", context)
 
     @admin.action(description="Re-read the subscription from Stripe")
     def reconcile_now(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -163,6 +259,24 @@ class SubscriptionAdmin(_ReadOnly):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(stripe_subscription_id__isnull=False)
+
+
+@admin.register(SeatChange)
+class SeatChangeAdmin(_ReadOnly):
+    list_display = (
+        "created_at",
+        "account",
+        "previous_seats",
+        "quantity",
+        "stripe_quantity",
+        "status",
+        "attempts",
+        "applied_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("account__owner_organization__name", "account__id")
+    list_select_related = ("account", "account__owner_organization", "account__owner_user")
+    show_full_result_count = False
 
 
 @admin.register(CreditLedgerEntry)

@@ -402,6 +402,61 @@ class UsageReport(NetworkScopedModel):
         return self.identifier
 
 
+class SeatChangeStatus(models.TextChoices):
+    PENDING = "pending"
+    APPLIED = "applied"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+
+
+class SeatChange(NetworkScopedModel):
+    """One requested change of a per-seat subscription's quantity, pushed to Stripe by a task.
+
+    The account's ``seats`` moves only to what Stripe answers; ``idempotency_key``
+    (``seats:<row>:<quantity>``) makes a retried push change nothing twice.
+    """
+
+    Status = SeatChangeStatus
+    organization_field = "account__owner_organization"
+
+    account = models.ForeignKey(BillingStripeAccount, on_delete=models.CASCADE, related_name="seat_changes")
+    quantity = models.PositiveIntegerField()
+    previous_seats = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=20, choices=SeatChangeStatus.choices, default=SeatChangeStatus.PENDING
+    )
+    #: the quantity Stripe answered with (mirrored onto the account)
+    stripe_quantity = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    #: the client's ``Idempotency-Key`` (a retried request finds this row)
+    client_key = models.CharField(max_length=200, null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-id",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "requested_by", "client_key"],
+                condition=Q(client_key__isnull=False),
+                name="seatchange_client_key_uniq",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="seatchange_quantity_positive"),
+            choices_check("status", SeatChangeStatus, model="seatchange"),
+        ]
+        indexes = [models.Index(fields=["account", "-id"], name="seatchange_account_id")]
+
+    def __str__(self) -> str:
+        return f"seats {self.previous_seats} → {self.quantity} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"seats:{self.pk}:{self.quantity}"
+
+
 class StripeEvent(InboundWebhook):
     """Proxy of core's InboundWebhook rows from Stripe, for the billing admin (payload, reprocess)."""
 

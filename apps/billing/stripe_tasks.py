@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 from django.db import DatabaseError
 
 from .stripe_client import StripeUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -27,6 +30,33 @@ def process_stripe_event(self: Any, webhook_id: str) -> str:
     if outcome == RETRY:
         raise self.retry(countdown=min(2 ** (self.request.retries + 1), 300), max_retries=8)
     return outcome
+
+
+@shared_task(
+    name="billing.process_stripe_events",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def process_stripe_events(webhook_ids: list[str]) -> int:
+    """A batch from the intake's publisher: each row once; one Stripe is down for goes on alone,
+    retried with backoff by ``process_stripe_event`` (the row keeps its attempts)."""
+    from .services.stripe_events import RETRY
+    from .services.stripe_events import process_stripe_event as process
+
+    done = 0
+    for webhook_id in webhook_ids:
+        try:
+            outcome = process(webhook_id=webhook_id)
+        except Exception:  # one bad row does not hold back the batch (retry_stripe_events re-sends it)
+            logger.exception("stripe: event %s failed in a batch", webhook_id)
+            continue
+        if outcome == RETRY:
+            process_stripe_event.apply_async((webhook_id,), countdown=2)
+        else:
+            done += 1
+    return done
 
 
 @shared_task(name="billing.retry_stripe_events", ignore_result=True)
@@ -90,3 +120,22 @@ def sync_seats(organization_id: str) -> int | None:
     from .services.stripe_accounts import sync_seats as sync
 
     return sync(organization_id=organization_id)
+
+
+@shared_task(
+    bind=True,
+    name="billing.push_seats",
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def push_seats(self: Any, change_id: str) -> str:
+    """A seat change to Stripe (key ``seats:<row>:<quantity>``); Stripe down or busy → retry with backoff."""
+    from .services.stripe_accounts import SEATS_RETRY
+    from .services.stripe_accounts import push_seats as push
+
+    outcome = push(change_id=change_id)
+    if outcome == SEATS_RETRY:
+        raise self.retry(countdown=min(2 ** (self.request.retries + 1), 300), max_retries=8)
+    return outcome

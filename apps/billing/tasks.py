@@ -25,6 +25,8 @@ def rollup_ai_usage() -> int:
 # --- Stripe (own module) ---
 from .stripe_tasks import (  # noqa: E402,F401
     process_stripe_event,
+    process_stripe_events,
+    push_seats,
     reconcile_subscriptions,
     report_usage,
     retry_stripe_events,

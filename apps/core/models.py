@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 
 from .ids import uuid7
 
@@ -122,6 +123,44 @@ class InboundWebhook(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
+
+    #: ``insert_once``'s statement (tests/billing checks its columns against the model's fields)
+    INSERT_ONCE_SQL: ClassVar[str] = (
+        "INSERT INTO core_inboundwebhook (id, created_at, updated_at, network_id, source, external_id, "
+        "headers, payload, signature_valid, status, attempts, error, processed_at) "
+        "VALUES (%s, now(), now(), NULL, %s, %s, %s::jsonb, %s::jsonb, %s, 'received', 0, '', NULL) "
+        "ON CONFLICT (source, external_id) DO NOTHING RETURNING id"
+    )
+
+    @classmethod
+    def insert_once(
+        cls,
+        *,
+        source: str,
+        external_id: str,
+        payload_json: str,
+        headers: dict[str, str],
+        signature_valid: bool = True,
+    ) -> Any:
+        """Record a verified delivery: one ``INSERT … ON CONFLICT DO NOTHING RETURNING id``.
+
+        Returns the new row's id, or ``None`` when (source, external_id) is already stored — the
+        insert is the check, so a concurrent duplicate is told apart by the constraint, with no
+        exception, savepoint or second query. ``payload_json`` is the verified JSON text, stored as
+        jsonb without re-encoding (PostgreSQL refusing it — a ``\\u0000`` — raises ``DataError``).
+        """
+        params = (
+            uuid7(),
+            source,
+            external_id,
+            json.dumps(headers),
+            payload_json,
+            signature_valid,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(cls.INSERT_ONCE_SQL, params)
+            row = cursor.fetchone()
+        return row[0] if row else None
 
 
 class UploadKind(models.TextChoices):

@@ -32,6 +32,7 @@ detail("billing-account-detail", methods=("get",))(_own_account)
 detail("billing-account-checkout-sessions", methods=("post",), body={"plan": "team", "seats": 0})(
     _own_account
 )
+detail("billing-account-seats", methods=("post",), body={"seats": 0})(_own_account)
 detail("billing-account-portal-sessions", methods=("post",))(_own_account)
 detail("billing-account-connect-onboarding", methods=("post",))(_own_account)
 detail("billing-account-invoices", methods=("get",))(_own_account)
@@ -63,6 +64,7 @@ def _org_account(ctx: OrgCtx) -> dict:
 
 org_reached("billing-account-detail", methods=("get",))(_org_account)
 org_reached("billing-account-checkout-sessions", methods=("post",), body={"plan": "pro"})(_org_account)
+org_reached("billing-account-seats", methods=("post",), body={"seats": 0})(_org_account)
 org_reached("billing-account-portal-sessions", methods=("post",))(_org_account)
 org_reached("billing-account-connect-onboarding", methods=("post",))(_org_account)
 org_reached("billing-account-credit-ledger", methods=("get",))(_org_account)

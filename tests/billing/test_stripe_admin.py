@@ -24,6 +24,7 @@ MODELS = [
     "usagereport",
     "billingplan",
     "stripeevent",
+    "seatchange",
 ]
 
 

@@ -66,3 +66,35 @@ def test_a_badly_signed_delivery_to_the_live_server_is_400_and_never_reaches_the
     assert status == 400 and body["code"] == "invalid_signature"
     assert not InboundWebhook.objects.filter(external_id=event["id"]).exists()
     assert InboundWebhook.objects.filter(source="stripe", signature_valid=False).count() == 1
+
+
+def test_a_seat_change_reaches_stripe_through_a_real_worker(stripe_server, worker, user):
+    from django.db import transaction
+    from django.utils import timezone
+
+    from apps.billing.models import SeatChange
+    from apps.billing.services.stripe_accounts import ensure_customer, request_seats
+    from apps.billing.services.stripe_events import apply_subscription
+
+    priced_plans()
+    org = OrganizationFactory(network=user.network, owner=user)
+    account = ensure_customer(account=org_account(org))
+    row, _ = start_checkout(actor=user, account=account, kind="subscription", plan="team", seats=3)
+    session = stripe_server.complete_checkout(row.stripe_session_id)
+    sub_id = session["subscription"]
+    with transaction.atomic():
+        apply_subscription(account_id=account.pk, sub=stripe_server.objects[sub_id], at=timezone.now())
+    account.refresh_from_db()
+
+    change, _ = request_seats(actor=user, account=account, seats=6)  # autocommit: enqueued at once
+
+    def applied():
+        row = SeatChange.objects.get(pk=change.pk)
+        return row if row.status != "pending" else None
+
+    done = wait_for(applied, timeout=60, message="the worker to push the seat change")
+    assert (done.status, done.stripe_quantity) == ("applied", 6)
+    account.refresh_from_db()
+    assert account.seats == 6
+    (pushed,) = stripe_server.calls("POST", f"/v1/subscriptions/{sub_id}")
+    assert pushed.headers["Idempotency-Key"] == f"seats:{change.pk}:6"

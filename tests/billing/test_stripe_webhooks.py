@@ -294,7 +294,9 @@ def test_stripe_down_keeps_the_event_for_a_retry_then_it_processes_once(user, ac
     _, session = _subscribed(user, account, stripe_server)
     event = stripe_server.event("checkout.session.completed", session)
     body = json.dumps(event).encode()
-    row, _ = receive_stripe_webhook(body=body, headers=signed_headers(body))
+    row_id, outcome = receive_stripe_webhook(body=body, headers=signed_headers(body))
+    assert outcome == "accepted"
+    row = InboundWebhook.objects.get(pk=row_id)
     stripe_server.fail_next("/v1/checkout/sessions/", "server_error")
     assert process_stripe_event(webhook_id=row.pk) == RETRY
     row.refresh_from_db()
@@ -323,3 +325,24 @@ def test_staff_reprocess_puts_a_failed_event_back(
     row.refresh_from_db()
     assert row.status == "processed"
     assert BillingInvoice.objects.filter(stripe_invoice_id=invoice["id"]).exists()
+
+
+# --- the lean intake ---------------------------------------------------------------------
+
+
+def test_insert_once_writes_every_column_of_the_row():
+    """``InboundWebhook.insert_once`` is raw SQL: a column added to the model must be added there."""
+    columns = {f.column for f in InboundWebhook._meta.concrete_fields}
+    head = InboundWebhook.INSERT_ONCE_SQL.split("(", 1)[1].split(")", 1)[0]
+    assert {c.strip() for c in head.split(",")} == columns
+
+
+def test_a_signed_event_postgres_cannot_store_is_400_not_500(stripe_server):
+    raw = b'{"id": "evt_nul", "object": "event", "type": "x", "created": 1, "data": {"object": {"a": "\\u0000"}}}'
+    response = post(None, raw=raw)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_json"
+    assert not _rows(external_id="evt_nul").exists()
+
+
+def test_the_intake_answers_get_with_405(stripe_server):
+    assert APIClient().get(URL).status_code == 405

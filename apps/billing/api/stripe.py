@@ -1,4 +1,4 @@
-"""``/api/v1/billing-accounts/`` (+checkout-sessions, +portal-sessions, +connect-onboarding,
+"""``/api/v1/billing-accounts/`` (+checkout-sessions, +seats, +portal-sessions, +connect-onboarding,
 +credit-ledger, +invoices) and ``POST /api/v1/webhooks/stripe/``.
 
 Accounts are visible to their user, or to every active member of their
@@ -10,9 +10,11 @@ ids and secrets never appear in a response.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -32,6 +34,7 @@ from ..models import (
     CheckoutKind,
     CreditLedgerEntry,
     PlanCode,
+    SeatChange,
 )
 from ..services import stripe_accounts
 from ..services.stripe_events import SIGNATURE_HEADER, receive_stripe_webhook
@@ -41,6 +44,7 @@ _SESSION_ONLY = {
     "checkout_sessions": None,
     "portal_sessions": None,
     "connect_onboarding": None,
+    "seats": None,
 }
 _IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key",
@@ -133,6 +137,27 @@ class CheckoutSessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = BillingCheckoutSession
         fields = ("id", "account", "kind", "plan", "seats", "amount_minor", "status", "url", "created_at")
+        read_only_fields = fields
+
+
+class SeatsRequestSerializer(serializers.Serializer):
+    seats = serializers.IntegerField(min_value=1, max_value=100_000)
+
+
+class SeatChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SeatChange
+        fields = (
+            "id",
+            "account",
+            "quantity",
+            "previous_seats",
+            "status",
+            "stripe_quantity",
+            "error",
+            "created_at",
+            "applied_at",
+        )
         read_only_fields = fields
 
 
@@ -234,6 +259,29 @@ class BillingAccountViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
+    @extend_schema(
+        request=SeatsRequestSerializer,
+        responses={202: SeatChangeSerializer, 200: SeatChangeSerializer},
+        parameters=[_IDEMPOTENCY],
+    )
+    @action(detail=True, methods=["post"], url_path="seats")
+    def seats(self, request: Request, pk: str | None = None) -> Response:
+        """Change the seats of the organization's per-seat plan: pushed to Stripe in the background;
+        the account's ``seats`` follows Stripe's answer (poll the account or this row's ``status``)."""
+        account = self._manageable()
+        serializer = SeatsRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        change, created = stripe_accounts.request_seats(
+            actor=request.user,
+            account=account,
+            seats=serializer.validated_data["seats"],
+            client_key=_client_key(request),
+        )
+        return Response(
+            SeatChangeSerializer(change).data,
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        )
+
     @extend_schema(request=None, responses={201: LinkSerializer}, parameters=[_IDEMPOTENCY])
     @action(detail=True, methods=["post"], url_path="portal-sessions")
     def portal_sessions(self, request: Request, pk: str | None = None) -> Response:
@@ -308,10 +356,34 @@ class StripeWebhookView(UnscopedAPIView):
 
     def perform_authentication(self, request: Request) -> None:
         # No principal and no host network: the event's account names the network (set by
-        # the handler), so the per-request network lookup is skipped on this hot path.
+        # the handler), so the per-request network lookup is skipped.
         request.network = None
         request._request.network = None
 
-    def post(self, request: Request) -> Response:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """The intake is lean: a POST skips DRF's request wrapping, authentication, negotiation and
+        rendering (the signature is the only credential; the answer is a fixed small JSON). Errors
+        go through DRF's exception handler as on every other endpoint (same codes and bodies)."""
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        request.network = None  # type: ignore[attr-defined]  # as perform_authentication
+        try:
+            _, outcome = receive_stripe_webhook(body=request.body, headers=request.headers)
+        except Exception as exc:  # noqa: BLE001 — handed to DRF's handler, which re-raises the unknown
+            return self._error(request, exc, args, kwargs)
+        return HttpResponse(_ACKS[outcome], content_type="application/json")
+
+    def _error(self, request: HttpRequest, exc: Exception, args: Any, kwargs: Any) -> HttpResponseBase:
+        self.args, self.kwargs = args, kwargs
+        drf_request = self.initialize_request(request, *args, **kwargs)
+        self.request, self.headers = drf_request, self.default_response_headers
+        response = self.handle_exception(exc)
+        self.response = self.finalize_response(drf_request, response, *args, **kwargs)
+        return self.response
+
+    def post(self, request: Request) -> Response:  # the schema's view of ``dispatch``
         _, outcome = receive_stripe_webhook(body=request.body, headers=request.headers)
         return Response({"status": outcome})
+
+
+_ACKS = {outcome: json.dumps({"status": outcome}).encode() for outcome in ("accepted", "duplicate")}

@@ -92,13 +92,25 @@ def spend_credits(
     return entry
 
 
-def adjust_credits(*, actor: Any, account: Any, amount_minor: int, memo: str, idempotency_key: str) -> Any:
-    """A staff correction (admin form); audited by the ledger row's ``created_by``."""
+@transaction.atomic
+def adjust_credits(
+    *, actor: Any, account: Any, amount_minor: int, memo: str, idempotency_key: str
+) -> tuple[CreditLedgerEntry, bool]:
+    """A staff grant (+) or correction (−) (the admin's credit form); returns (entry, created).
+
+    Through ``post_credit`` (so never below zero: 409 ``insufficient_credits``), with a reason,
+    and audited (``billing.credits_adjusted``) once: a replayed ``idempotency_key`` (a double
+    submit) returns the first entry and records nothing — unless it named another amount or
+    reason, which is a 409 ``idempotency_key_reused``.
+    """
     if not getattr(actor, "is_staff", False):
         from apps.core.exceptions import PermissionDenied
 
         raise PermissionDenied("Only staff may adjust credits.")
-    entry, _ = post_credit(
+    memo = (memo or "").strip()
+    if not memo:
+        raise ValidationFailed("Give the reason for the adjustment.", field="memo")
+    entry, created = post_credit(
         account=account,
         amount_minor=amount_minor,
         kind=CreditKind.ADJUSTMENT,
@@ -106,4 +118,27 @@ def adjust_credits(*, actor: Any, account: Any, amount_minor: int, memo: str, id
         memo=memo,
         actor=actor,
     )
-    return entry
+    assert entry is not None  # not up_to: a debit past the balance raised
+    if not created:
+        if (entry.kind, entry.amount_minor, entry.memo) != (CreditKind.ADJUSTMENT, amount_minor, memo[:200]):
+            raise Conflict(
+                "This form was already submitted with other values; reload it for a new adjustment.",
+                code="idempotency_key_reused",
+            )
+        return entry, False
+    from apps.core import audit
+
+    audit.record(
+        network=entry.network_id,
+        actor=actor,
+        action="billing.credits_adjusted",
+        target=entry.account,
+        organization=entry.account.owner_organization_id and entry.account.owner_organization,
+        data={
+            "amount_minor": amount_minor,
+            "balance_after_minor": entry.balance_after_minor,
+            "reason": memo[:200],
+            "entry": str(entry.pk),
+        },
+    )
+    return entry, True

@@ -12,6 +12,13 @@ rows — ``customer:<account>``, ``checkout:<checkout session>``,
 SDK's own network retries) creates nothing twice. A client ``Idempotency-Key``
 on checkout finds the same row, hence the same Stripe session.
 
+Seats: an owner or billing manager asks for a new quantity (``request_seats``:
+within the plan's range, never below the active human members); ``push_seats``
+(Celery, after commit, with retries) sets the subscription item's quantity at
+Stripe with the key ``seats:<seat change>:<quantity>`` and mirrors Stripe's
+answer onto ``account.seats``. Seat limits apply when members are added
+(``ensure_seat_available``; a pending decrease already counts).
+
 Lock order: the organization row (membership changes), then the account row.
 """
 
@@ -24,6 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core import audit
 from apps.core.api import ensure_same_network
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.organizations import roles
@@ -34,8 +42,17 @@ from ..models import (
     BillingStripeAccount,
     CheckoutKind,
     PlanCode,
+    SeatChange,
+    SeatChangeStatus,
 )
-from ..stripe_client import as_dict, call, stripe_client
+from ..stripe_client import (
+    StripeObjectMissing,
+    StripeRateLimited,
+    StripeUnavailable,
+    as_dict,
+    call,
+    stripe_client,
+)
 
 
 def free_allowance_micros() -> int:
@@ -311,11 +328,22 @@ def start_connect_onboarding(
 
 
 def seat_limit(account: BillingStripeAccount | None) -> int | None:
-    """Seats the organization may fill: a live per-seat subscription's quantity; None = no limit."""
+    """Seats the organization may fill: a live per-seat subscription's quantity; None = no limit.
+
+    A pending decrease counts already (members may not fill seats that are being removed).
+    """
     if account is None or not account.is_live:
         return None
     plan = BillingPlan.objects.filter(code=account.plan).only("per_seat").first()
-    return account.seats if plan is not None and plan.per_seat else None
+    if plan is None or not plan.per_seat:
+        return None
+    pending = (
+        SeatChange.objects.filter(account=account, status=SeatChangeStatus.PENDING)
+        .order_by("-id")
+        .values_list("quantity", flat=True)
+        .first()
+    )
+    return min(account.seats, pending) if pending else account.seats
 
 
 def ensure_seat_available(*, organization: Any, adding_human: bool = True) -> None:
@@ -331,6 +359,174 @@ def ensure_seat_available(*, organization: Any, adding_human: bool = True) -> No
             f"All {limit} seats of the plan are taken; add seats in the billing portal.",
             code="seat_limit_reached",
         )
+
+
+@transaction.atomic
+def request_seats(
+    *, actor: Any, account: BillingStripeAccount, seats: int, client_key: str | None = None
+) -> tuple[SeatChange, bool]:
+    """Ask for ``seats`` on the organization's per-seat subscription; returns (row, created).
+
+    Checked under the organization's lock (lock order: organization, then account): the plan's
+    range, and never below the active human members. The push to Stripe runs in Celery after
+    commit (``push_seats``); ``account.seats`` moves when Stripe answers.
+    """
+    from apps.organizations.models import Organization
+
+    require_manager(actor, account)
+    if client_key:
+        existing = SeatChange.objects.filter(
+            account=account, requested_by=actor, client_key=client_key
+        ).first()
+        if existing is not None:
+            if existing.quantity != seats:
+                raise Conflict(
+                    "This Idempotency-Key was used for another seat change.", code="idempotency_key_reused"
+                )
+            return existing, False
+    if not account.owner_organization_id:
+        raise Conflict("Seats belong to an organization's plan.", code="no_seat_subscription")
+    Organization.objects.select_for_update().filter(pk=account.owner_organization_id).first()
+    account = _lock(account)
+    plan = BillingPlan.objects.filter(code=account.plan).first()
+    if not (account.is_live and account.stripe_subscription_id and plan is not None and plan.per_seat):
+        raise Conflict(
+            "This account has no live per-seat subscription; choose a plan first.",
+            code="no_seat_subscription",
+        )
+    if not plan.min_seats <= seats <= plan.max_seats:
+        raise ValidationFailed(
+            f"This plan takes {plan.min_seats}–{plan.max_seats} seats.", field="seats", code="invalid_seats"
+        )
+    used = active_human_members(account.owner_organization_id)
+    if seats < used:
+        raise ValidationFailed(
+            f"The organization has {used} members; keep at least that many seats.",
+            field="seats",
+            code="seats_below_members",
+        )
+    pending = (
+        SeatChange.objects.filter(account=account, status=SeatChangeStatus.PENDING).order_by("-id").first()
+    )
+    if seats == (pending.quantity if pending else account.seats):
+        raise Conflict(f"The plan already has {seats} seats.", code="seats_unchanged")
+    try:
+        with transaction.atomic():
+            change = SeatChange.objects.create(
+                network_id=account.network_id,
+                account=account,
+                quantity=seats,
+                previous_seats=account.seats,
+                requested_by=actor,
+                client_key=client_key or None,
+            )
+    except IntegrityError as exc:  # a concurrent request with the same client key won
+        raise Conflict("This seat change is already being made.", code="idempotency_key_in_use") from exc
+    audit.record(
+        network=account.network_id,
+        actor=actor,
+        action="billing.seats_requested",
+        target=account,
+        organization=account.owner_organization,
+        data={"seats": seats, "previous": account.seats, "change": str(change.pk)},
+    )
+    from .. import stripe_tasks
+
+    transaction.on_commit(lambda: stripe_tasks.push_seats.delay(str(change.pk)))
+    return change, True
+
+
+#: ``push_seats`` outcomes besides a SeatChange status
+SEATS_RETRY = "retry"
+
+
+def _permanent(exc: StripeUnavailable) -> bool:
+    """A refusal that a retry cannot fix (unknown subscription, invalid request)."""
+    import stripe
+
+    return isinstance(exc, StripeObjectMissing) or isinstance(exc.__cause__, stripe.InvalidRequestError)
+
+
+def push_seats(*, change_id: Any) -> str:
+    """Set the Stripe subscription item's quantity to the change's (key ``seats:<row>:<quantity>``),
+    then mirror Stripe's answer onto the account. Once per row; a newer request supersedes it.
+
+    Returns the row's new status, "skipped" (not pending), or ``SEATS_RETRY`` (Stripe down or
+    busy; ``attempts`` + 1 — after ``STRIPE_EVENT_MAX_ATTEMPTS`` the row is ``failed``).
+    """
+    with transaction.atomic():
+        change = (
+            SeatChange.objects.select_for_update(skip_locked=True)
+            .filter(pk=change_id, status=SeatChangeStatus.PENDING)
+            .first()
+        )
+        if change is None:
+            return "skipped"
+        account = _lock(change.account)
+        if (
+            SeatChange.objects.filter(account=account, pk__gt=change.pk)
+            .exclude(status=SeatChangeStatus.FAILED)
+            .exists()
+        ):
+            change.status = SeatChangeStatus.SUPERSEDED
+            change.save(update_fields=["status", "updated_at"])
+            return change.status
+        change.attempts += 1
+        try:
+            answer = _set_quantity(account, change)
+        except (StripeUnavailable, StripeRateLimited) as exc:
+            change.error = f"{type(exc).__name__}: {exc.message}"[:2000]
+            out_of_attempts = change.attempts >= settings.STRIPE_EVENT_MAX_ATTEMPTS
+            if isinstance(exc, StripeUnavailable) and _permanent(exc) or out_of_attempts:
+                change.status = SeatChangeStatus.FAILED
+                change.save(update_fields=["attempts", "error", "status", "updated_at"])
+                return change.status
+            change.save(update_fields=["attempts", "error", "updated_at"])
+            return SEATS_RETRY
+        quantity = _mirror_quantity(account, answer)
+        change.status, change.stripe_quantity, change.error = SeatChangeStatus.APPLIED, quantity, ""
+        change.applied_at = timezone.now()
+        change.save(
+            update_fields=["status", "stripe_quantity", "error", "attempts", "applied_at", "updated_at"]
+        )
+        return change.status
+
+
+def _set_quantity(account: BillingStripeAccount, change: SeatChange) -> dict:
+    client = stripe_client().v1.subscriptions
+    if not account.stripe_subscription_id:
+        raise StripeObjectMissing("The account has no subscription.")
+    sub = as_dict(call(client.retrieve, account.stripe_subscription_id))
+    items = ((sub.get("items") or {}).get("data")) or []
+    if not items:
+        raise StripeObjectMissing("The subscription has no item.")
+    params = {
+        "items": [{"id": items[0]["id"], "quantity": change.quantity}],
+        "proration_behavior": "create_prorations",
+        "metadata": {"seat_change_id": str(change.pk)},
+    }
+    return as_dict(
+        call(
+            client.update, account.stripe_subscription_id, params, {"idempotency_key": change.idempotency_key}
+        )
+    )
+
+
+def _mirror_quantity(account: BillingStripeAccount, sub: dict) -> int:
+    """The account's seats (and the per-seat allowance) as Stripe answered; status and period stay
+    with the subscription events (their ordering rules)."""
+    from .stripe_events import _price_plan
+
+    plan, quantity = _price_plan(sub)
+    if plan is None:
+        plan = BillingPlan.objects.filter(code=account.plan).first()
+    account.seats = max(quantity, 1)
+    fields = ["seats", "updated_at"]
+    if plan is not None and plan.per_seat:
+        account.included_ai_micros = plan.included_ai_micros * account.seats
+        fields.append("included_ai_micros")
+    account.save(update_fields=fields)
+    return account.seats
 
 
 def sync_seats(*, organization_id: Any) -> int | None:
