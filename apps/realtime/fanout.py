@@ -9,6 +9,10 @@ arrives is handed to the local sockets in memory, in order (``RealtimeConsumer.r
 the organization policy still applies per socket). ``user.<id>`` and ``session.<key>``
 stay per socket.
 
+Each local socket has its own outbox (a queue and a writer task), so a client that
+stops reading holds up only itself: past ``OUTBOX_MAX`` undelivered events its socket
+is closed (``CLOSE_TOO_SLOW``; the client reconnects and catches up by seq).
+
 One ``LocalFanout`` per event loop (a uvicorn process has one; tests start servers on
 fresh loops); its receive task runs while it has a group and stops with the last one.
 """
@@ -21,6 +25,10 @@ import weakref
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+#: undelivered events a socket may have queued before it is closed as too slow
+OUTBOX_MAX = 1000
+CLOSE_TOO_SLOW = 4008
 
 _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalFanout] = weakref.WeakKeyDictionary()
 
@@ -37,6 +45,7 @@ class LocalFanout:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.members: dict[str, dict[Any, None]] = {}  # group → local sockets (insertion-ordered)
+        self.outboxes: dict[Any, _Outbox] = {}  # socket → its queue and writer
         self.channel: str | None = None
         self.task: asyncio.Task | None = None
         self.lock = asyncio.Lock()
@@ -51,7 +60,12 @@ class LocalFanout:
             local = self.members.setdefault(group, {})
             if not local:
                 await self.layer.group_add(group, self.channel)
-            local[socket] = None
+            if socket not in local:
+                local[socket] = None
+                outbox = self.outboxes.get(socket)
+                if outbox is None:
+                    outbox = self.outboxes[socket] = _Outbox(socket)
+                outbox.groups += 1
 
     async def discard(self, group: str, socket: Any) -> None:
         async with self.lock:
@@ -59,6 +73,12 @@ class LocalFanout:
             if local is None or socket not in local:
                 return
             del local[socket]
+            outbox = self.outboxes.get(socket)
+            if outbox is not None:
+                outbox.groups -= 1
+                if outbox.groups <= 0:
+                    del self.outboxes[socket]
+                    outbox.stop()
             if local:
                 return
             del self.members[group]
@@ -70,10 +90,40 @@ class LocalFanout:
     async def _run(self, channel: str) -> None:
         while True:
             event = await self.layer.receive(channel)
-            for socket in list(self.members.get(event.get("group"), ())):
-                try:
-                    await socket.realtime_event(event)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # one broken socket never stops the others' delivery
-                    logger.exception("realtime: delivery to a local socket failed")
+            for socket in self.members.get(event.get("group"), ()):
+                outbox = self.outboxes.get(socket)
+                if outbox is not None:
+                    outbox.put(event)
+
+
+class _Outbox:
+    """One local socket's undelivered events, written in order by its own task."""
+
+    def __init__(self, socket: Any) -> None:
+        self.socket = socket
+        self.groups = 0
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=OUTBOX_MAX)
+        self.closing = False
+        self.task = asyncio.create_task(self._write())
+
+    def put(self, event: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            if not self.closing:  # a client this far behind reconnects and catches up by seq
+                self.closing = True
+                logger.warning("realtime: closing a socket %s events behind", OUTBOX_MAX)
+                asyncio.create_task(self.socket.close(code=CLOSE_TOO_SLOW))
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+    async def _write(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                await self.socket.realtime_event(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken socket stops only its own delivery
+                logger.exception("realtime: delivery to a local socket failed")
