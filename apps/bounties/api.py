@@ -4,7 +4,7 @@ payout requests. Money POSTs take an ``Idempotency-Key`` header; conflicts are 4
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -14,8 +14,11 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
-from apps.core.exceptions import NotFound, ValidationFailed
+from apps.accounts.permissions import request_session
+from apps.accounts.selectors import recently_authenticated, session_passed_mfa
+from apps.apikeys.permissions import request_api_key
+from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
+from apps.core.exceptions import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.dispatcher.models import RoadmapTask
 from apps.organizations.models import Organization, OrganizationMember
 from apps.projects import permissions as project_permissions
@@ -25,6 +28,7 @@ from .models import (
     AgentBalance,
     BountyEscrow,
     BountyWallet,
+    DepositCheckout,
     PayoutMethod,
     PayoutRequest,
     TreasuryTransaction,
@@ -151,6 +155,42 @@ class PayoutCreateSerializer(serializers.Serializer):
         queryset=BountyWallet.objects.all(), required=False, allow_null=True,
         scope=lambda qs, request: qs.filter(owned_q(request.user)),
     )  # fmt: skip
+
+
+class DepositCheckoutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DepositCheckout
+        fields = ("id", "balance", "asset", "amount_minor", "status", "url", "transaction", "created_at",
+                  "completed_at")  # fmt: skip
+        read_only_fields = fields
+
+
+class DepositCheckoutCreateSerializer(serializers.Serializer):
+    balance = NetworkScopedRelatedField(
+        queryset=AgentBalance.objects.all(), scope=lambda qs, request: qs.filter(owned_q(request.user))
+    )
+    amount_minor = serializers.IntegerField(min_value=1, max_value=2**62)
+
+
+class OnchainReportSerializer(serializers.Serializer):
+    payout_id = serializers.UUIDField()
+    tx_hash = serializers.CharField(max_length=100)
+    confirmations = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+    status = serializers.ChoiceField(choices=("pending", "confirmed", "failed"), default="pending")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+def require_fresh_session(request: Request) -> None:
+    """Payouts: a session (never an API key) that signed in ≤ 10 minutes ago and, where the
+    user enrolled 2FA, passed it."""
+    session = request_session(request)
+    if session is None or request_api_key(request) is not None:
+        raise PermissionDenied("Payouts are requested from a signed-in session.", code="session_required")
+    if not session_passed_mfa(request.user, session):
+        raise PermissionDenied("Confirm your two-factor code first.", code="mfa_required")
+    if not recently_authenticated(request.user, session):
+        raise NotAuthenticated("Sign in again (or reauthenticate) to request a payout.",
+                               code="reauthentication_required")  # fmt: skip
 
 
 class _Money:
@@ -329,6 +369,7 @@ class PayoutRequestViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin, 
         key = _idempotency_key(request)
         serializer = PayoutCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
+        require_fresh_session(request)
         payout = services.request_payout(actor=request.user, idempotency_key=key, **serializer.validated_data)
         return Response(PayoutRequestSerializer(payout).data, status=status.HTTP_201_CREATED)
 
@@ -336,4 +377,70 @@ class PayoutRequestViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin, 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         payout = services.cancel_payout(actor=request.user, payout=self.get_object())
+        return Response(PayoutRequestSerializer(payout).data)
+
+
+@extend_schema(tags=["bounties"])
+class DepositCheckoutViewSet(_Money, NetworkScopedViewSet, mixins.RetrieveModelMixin):
+    """Deposit into a USD balance by card: a Stripe Checkout (mode payment); the deposit is
+    posted when Stripe reports the payment (billing's webhook), keyed by the payment intent."""
+
+    queryset = DepositCheckout.objects.all()
+    serializer_class = DepositCheckoutSerializer
+    scope_map = {"get": "bounties:read", "create": "bounties:fund"}
+
+    def scope_queryset(self, qs: QuerySet) -> QuerySet:
+        return qs.filter(owned_q(self.request.user, prefix="balance__"))
+
+    @extend_schema(
+        request=DepositCheckoutCreateSerializer,
+        responses={201: DepositCheckoutSerializer},
+        parameters=[IDEMPOTENCY],
+    )
+    def create(self, request: Request) -> Response:
+        key = _idempotency_key(request)
+        serializer = DepositCheckoutCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        row, created = services.start_deposit_checkout(
+            actor=request.user, client_key=key, **serializer.validated_data
+        )
+        return Response(
+            DepositCheckoutSerializer(row).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema(tags=["webhooks"], request=OnchainReportSerializer, responses=PayoutRequestSerializer,
+               parameters=[OpenApiParameter("X-Colony-Timestamp", OpenApiTypes.INT, OpenApiParameter.HEADER,
+                                            required=True),
+                           OpenApiParameter("X-Colony-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                            required=True,
+                                            description='hex HMAC-SHA256 of f"{timestamp}.{raw_body}" '
+                                                        "with INFRA_WEBHOOK_SECRET")])  # fmt: skip
+class OnchainPayoutWebhookView(UnscopedAPIView):
+    """The on-chain signer reports a payout's transaction: its hash, confirmations, or failure.
+    Signed like the infra webhooks (``apps.projects.signing``); the network comes from the payout."""
+
+    unscoped_reason = "signed signer callback; the network comes from the payout row"
+    allow_anonymous = True
+    authentication_classes: ClassVar[list] = []
+
+    def get_permissions(self) -> list:
+        return []  # the HMAC signature is the only credential
+
+    def post(self, request: Request) -> Response:
+        from apps.projects import signing
+
+        try:
+            signing.verify(timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
+                           signature=request.headers.get(signing.SIGNATURE_HEADER), body=request.body)  # fmt: skip
+        except signing.BadSignature as exc:
+            raise PermissionDenied("Bad signature.", code="bad_signature") from exc
+        serializer = OnchainReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        payout = services.report_onchain_payout(
+            payout_id=data["payout_id"], tx_hash=data["tx_hash"], confirmations=data["confirmations"],
+            failed=data["status"] == "failed", reason=data["reason"],
+        )  # fmt: skip
         return Response(PayoutRequestSerializer(payout).data)

@@ -243,8 +243,11 @@ def ledger_positions(*, network_id: Any = None) -> dict[str, Any]:
     return {"balance": positions["balance"], "escrow": positions["escrow"], "system": system}
 
 
-def reconcile(*, network_id: Any = None) -> dict[str, Any]:
-    """Compare cached amounts with the ledger and the per-asset zero sum; report, never fix."""
+def reconcile(*, network_id: Any = None, detail: bool = False) -> dict[str, Any]:
+    """Compare cached amounts with the ledger and the per-asset zero sum; report, never fix.
+
+    With ``detail`` the report also carries ``totals`` (the per-asset sum over all accounts)
+    and ``system`` (each system account's position) for the admin's reconciliation view."""
     positions = ledger_positions(network_id=network_id)
     drift: list[dict[str, Any]] = []
     balances = AgentBalance.objects.all()
@@ -265,7 +268,13 @@ def reconcile(*, network_id: Any = None) -> dict[str, Any]:
     for (asset, _name), total in positions["system"].items():
         totals[asset] += total
     unbalanced = {asset: total for asset, total in totals.items() if total != 0}
-    return {"drift": drift, "unbalanced_assets": unbalanced, "ok": not drift and not unbalanced}
+    report = {"drift": drift, "unbalanced_assets": unbalanced, "ok": not drift and not unbalanced}
+    if detail:
+        report["totals"] = dict(sorted(totals.items()))
+        report["system"] = sorted(
+            (asset, name, total) for (asset, name), total in positions["system"].items()
+        )
+    return report
 
 
 def escrow_paid_count(escrow_id: Any) -> int:

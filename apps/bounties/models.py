@@ -363,6 +363,8 @@ class PayoutRequest(NetworkScopedModel):
     external_ref = models.CharField(max_length=200, null=True, blank=True)
     failure_reason = models.TextField(blank=True, default="")
     idempotency_key = models.CharField(max_length=200)
+    #: on-chain rail: confirmations the signer reported for ``external_ref`` (the tx hash)
+    confirmations = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ("-id",)
@@ -378,3 +380,100 @@ class PayoutRequest(NetworkScopedModel):
             models.Index(fields=["status", "created_at"], name="payoutrequest_status"),
             models.Index(fields=["network", "requested_by", "-id"], name="payoutrequest_requester"),
         ]
+
+
+class DepositStatus(models.TextChoices):
+    OPEN = "open"
+    COMPLETED = "completed"
+
+
+class DepositCheckout(NetworkScopedModel):
+    """A Stripe Checkout (mode payment) that deposits into a balance once paid.
+
+    Our row comes first: its id is the session's ``metadata.deposit_id`` and the Stripe
+    idempotency key (``bounty-deposit:<id>``); the webhook posts the deposit keyed by the
+    payment intent and marks the row completed.
+    """
+
+    organization_field = "balance__owner_organization"
+
+    Status = DepositStatus
+
+    balance = models.ForeignKey(AgentBalance, on_delete=models.PROTECT, related_name="deposit_checkouts")
+    requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    asset = models.CharField(max_length=24)
+    amount_minor = models.BigIntegerField()
+    status = models.CharField(max_length=20, choices=DepositStatus.choices, default=DepositStatus.OPEN)
+    client_key = models.CharField(max_length=150)
+    stripe_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    url = models.TextField(blank=True, default="")
+    payment_intent = models.CharField(max_length=255, null=True, blank=True)
+    transaction = models.ForeignKey(
+        TreasuryTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-id",)
+        constraints = [
+            choices_check("status", DepositStatus, model="depositcheckout"),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="depositcheckout_amount_pos"),
+            models.UniqueConstraint(
+                fields=["network", "requested_by", "client_key"], name="depositcheckout_client_key"
+            ),
+        ]
+
+    @property
+    def stripe_idempotency_key(self) -> str:
+        return f"bounty-deposit:{self.pk}"
+
+
+class AdjustmentDirection(models.TextChoices):
+    CREDIT = "credit", "credit the balance (adjustments → balance)"
+    DEBIT = "debit", "debit the balance (balance → adjustments)"
+
+
+class AdjustmentStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class LedgerAdjustment(NetworkScopedModel):
+    """A staff correction waiting for a second staff member; posted (kind adjustment) on approval."""
+
+    organization_field = "balance__owner_organization"
+
+    Direction = AdjustmentDirection
+    Status = AdjustmentStatus
+
+    balance = models.ForeignKey(AgentBalance, on_delete=models.PROTECT, related_name="adjustments")
+    direction = models.CharField(max_length=10, choices=AdjustmentDirection.choices)
+    amount_minor = models.BigIntegerField()
+    memo = models.CharField(max_length=500)
+    status = models.CharField(
+        max_length=20, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING
+    )
+    created_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    transaction = models.ForeignKey(
+        TreasuryTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("-id",)
+        constraints = [
+            choices_check("direction", AdjustmentDirection, model="ledgeradjustment"),
+            choices_check("status", AdjustmentStatus, model="ledgeradjustment"),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="ledgeradjustment_amount_pos"),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("created_by")),
+                name="ledgeradjustment_second_person",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(transaction__isnull=False, decided_by__isnull=False),
+                name="ledgeradjustment_approved_posted",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-id"], name="ledgeradjustment_status")]

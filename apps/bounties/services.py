@@ -21,24 +21,34 @@ request.
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.api import ensure_same_network
 from apps.core.audit import record as audit_record
-from apps.core.exceptions import InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.core.exceptions import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from apps.organizations.roles import has_org_permission
 
+from . import rails
 from .ledger import Transfer, check_amount, check_asset, post_transfer
 from .models import (
+    AdjustmentDirection,
+    AdjustmentStatus,
     AgentBalance,
     BountyEscrow,
     BountyWallet,
+    DepositCheckout,
+    DepositStatus,
     EscrowStatus,
+    LedgerAdjustment,
     PayoutMethod,
     PayoutRequest,
     PayoutStatus,
@@ -46,6 +56,13 @@ from .models import (
     TxKind,
     WalletStatus,
 )
+
+logger = logging.getLogger(__name__)
+
+#: a Stripe transfer left in processing by a transient failure is sent again after this long
+PAYOUT_RETRY_SECONDS = 120
+#: confirmations an on-chain payout needs before it settles (``BOUNTY_ASSETS[asset]["confirmations"]``)
+DEFAULT_CONFIRMATIONS = 12
 
 EVM_CHAINS = frozenset({"base", "ethereum", "polygon", "arbitrum", "optimism"})
 FINISHED_TASK = ("done", "cancelled")
@@ -340,25 +357,151 @@ def record_deposit(
     return rows[0]
 
 
+#: Stripe Checkout bounds for one deposit (USD cents): Stripe's least charge and a sane ceiling
+STRIPE_DEPOSIT_MIN_MINOR = 100
+STRIPE_DEPOSIT_MAX_MINOR = 99_999_999
+TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+
+
+def _stripe_currency(asset: str) -> str:
+    """The Checkout currency of a fiat asset (only USD is configured); a chain asset → 400."""
+    if settings.BOUNTY_ASSETS[asset]["chain"] or asset != "USD":
+        raise ValidationFailed(f"{asset} is not deposited by card.", field="balance", code="not_card_asset")
+    return "usd"
+
+
+def start_deposit_checkout(
+    *, actor: Any, balance: AgentBalance, amount_minor: int, client_key: str
+) -> tuple[DepositCheckout, bool]:
+    """A Stripe Checkout (mode payment) that deposits ``amount_minor`` into ``balance`` once paid.
+
+    Our row is committed first; the Stripe call carries ``bounty-deposit:<row id>`` as its
+    idempotency key, so a retry with the same client key replays the same session. Returns
+    (row, created)."""
+    from apps.billing.stripe_client import call, stripe_client
+
+    check_amount(amount_minor)
+    ensure_same_network(actor.network_id, balance)
+    if not can_manage_balance(actor, balance):
+        raise NotFound()
+    currency = _stripe_currency(balance.asset)
+    if not STRIPE_DEPOSIT_MIN_MINOR <= amount_minor <= STRIPE_DEPOSIT_MAX_MINOR:
+        raise ValidationFailed(
+            f"Deposit between {STRIPE_DEPOSIT_MIN_MINOR} and {STRIPE_DEPOSIT_MAX_MINOR} cents.",
+            field="amount_minor", code="invalid_amount",
+        )  # fmt: skip
+    lookup = {"network_id": balance.network_id, "requested_by": actor, "client_key": client_key}
+    row = DepositCheckout.objects.filter(**lookup).first()
+    created = row is None
+    if row is None:
+        try:
+            with transaction.atomic():
+                row = DepositCheckout.objects.create(
+                    **lookup, balance=balance, asset=balance.asset, amount_minor=amount_minor
+                )
+        except IntegrityError:  # a concurrent request with the same key won
+            row = DepositCheckout.objects.get(**lookup)
+            created = False
+    if row.balance_id != balance.pk or row.amount_minor != amount_minor:
+        raise InvalidState("This Idempotency-Key was used for another deposit.", code="idempotency_conflict")
+    if row.stripe_session_id:
+        return row, created
+    from apps.billing.services.stripe_accounts import account_for, ensure_customer
+
+    # the payer: the caller's own billing customer (the balance's owner may be an org or an agent)
+    customer = ensure_customer(account=account_for(network_id=actor.network_id, owner_user_id=actor.pk))
+    metadata = {"kind": "bounty_deposit", "deposit_id": str(row.pk), "balance_id": str(balance.pk),
+                "network_id": str(balance.network_id)}  # fmt: skip
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "customer": customer.stripe_customer_id,
+        "client_reference_id": str(row.pk),
+        "line_items": [{
+            "price_data": {"currency": currency, "unit_amount": amount_minor,
+                           "product_data": {"name": "Colony bounty deposit"}},
+            "quantity": 1,
+        }],
+        "success_url": settings.BILLING_CHECKOUT_SUCCESS_URL,
+        "cancel_url": settings.BILLING_CHECKOUT_CANCEL_URL,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+    }  # fmt: skip
+    session = call(
+        stripe_client().v1.checkout.sessions.create, params, {"idempotency_key": row.stripe_idempotency_key}
+    )
+    DepositCheckout.objects.filter(pk=row.pk).update(
+        stripe_session_id=session.id, url=session.url or "", updated_at=timezone.now()
+    )
+    row.refresh_from_db()
+    return row, created
+
+
+@transaction.atomic
 def record_stripe_deposit(*, event_id: str, session: dict[str, Any]) -> TreasuryTransaction | None:
     """Billing's webhook hook for a paid Checkout session with ``metadata.kind = bounty_deposit``
-    and ``metadata.balance_id``: a USD deposit keyed by the payment intent (replays deposit once)."""
-    import uuid as _uuid
-
+    (the session as retrieved from Stripe): our ``DepositCheckout`` row (``metadata.deposit_id``)
+    is completed and the deposit posted, keyed by the payment intent — a replayed or second
+    event finds the row completed and changes nothing. Anything that does not match the row
+    (session id, currency, amount) is ignored and logged, never deposited."""
     metadata = session.get("metadata") or {}
-    if session.get("payment_status") != "paid" or (session.get("currency") or "usd").lower() != "usd":
+    if metadata.get("kind") != "bounty_deposit" or session.get("payment_status") != "paid":
         return None
     try:
-        balance = AgentBalance.objects.get(pk=_uuid.UUID(str(metadata.get("balance_id"))), asset="USD")
-    except (AgentBalance.DoesNotExist, ValueError):
+        deposit_id = uuid.UUID(str(metadata.get("deposit_id")))
+    except ValueError:
+        logger.warning("bounty deposit event %s without a deposit id", event_id)
         return None
+    row = DepositCheckout.objects.select_for_update().filter(pk=deposit_id).select_related("balance").first()
+    if row is None:
+        logger.warning("bounty deposit event %s: unknown deposit %s", event_id, deposit_id)
+        return None
+    if row.status == DepositStatus.COMPLETED:
+        return row.transaction
     amount = int(session.get("amount_total") or 0)
-    if amount <= 0:
+    currency = str(session.get("currency") or _stripe_currency(row.asset)).lower()
+    if (
+        (row.stripe_session_id and session.get("id") != row.stripe_session_id)
+        or amount != row.amount_minor
+        or (currency != _stripe_currency(row.asset))
+    ):
+        logger.warning("bounty deposit event %s does not match deposit %s; ignored", event_id, row.pk)
         return None
-    ref = str(session.get("payment_intent") or session.get("id") or event_id)
-    return record_deposit(
-        actor=None, balance=balance, amount_minor=amount, external_ref=ref, memo="Stripe Checkout"
+    ref = str(session.get("payment_intent") or session.get("id"))
+    tx = record_deposit(
+        actor=None, balance=row.balance, amount_minor=amount, external_ref=ref, memo="Stripe Checkout"
     )
+    now = timezone.now()
+    DepositCheckout.objects.filter(pk=row.pk).update(
+        status=DepositStatus.COMPLETED, payment_intent=ref, transaction=tx, completed_at=now, updated_at=now
+    )
+    return tx
+
+
+def record_staff_deposit(
+    *, actor: Any, balance: AgentBalance, amount_minor: int, external_ref: str, memo: str = ""
+) -> TreasuryTransaction:
+    """Staff enter a deposit that arrived outside Stripe: on-chain with its transaction hash
+    (0x + 64 hex on an EVM chain), once per hash (a second entry is 409 ``duplicate_ref``)."""
+    if actor is None or not actor.is_staff:
+        raise PermissionDenied()
+    check_amount(amount_minor)
+    external_ref = (external_ref or "").strip()
+    chain = settings.BOUNTY_ASSETS[balance.asset]["chain"]
+    if chain in EVM_CHAINS:
+        if not TX_HASH.fullmatch(external_ref):
+            raise ValidationFailed("Not a transaction hash (0x + 64 hex).", field="external_ref",
+                                   code="invalid_tx_hash")  # fmt: skip
+        external_ref = external_ref.lower()
+    if TreasuryTransaction.objects.filter(kind=TxKind.DEPOSIT, external_ref=external_ref).exists():
+        raise Conflict("This external reference was already recorded.", code="duplicate_ref")
+    with transaction.atomic():
+        tx = record_deposit(
+            actor=actor, balance=balance, amount_minor=amount_minor, external_ref=external_ref, chain=chain,
+            memo=memo or "recorded by staff",
+        )  # fmt: skip
+        audit_record(network=balance.network_id, actor=actor, action="bounty.deposit.record", target=tx,
+                     data={"balance": str(balance.pk), "amount_minor": amount_minor, "external_ref": external_ref})  # fmt: skip
+    return tx
 
 
 def post_adjustment(
@@ -380,6 +523,81 @@ def post_adjustment(
         network_id=network_id, asset=asset, created_by=created_by, approved_by=approved_by,
     )  # fmt: skip
     return rows[0]
+
+
+def propose_adjustment(
+    *, actor: Any, balance: AgentBalance, direction: str, amount_minor: int, memo: str
+) -> LedgerAdjustment:
+    """Staff propose a correction of one balance against the adjustments account; nothing moves
+    until a second staff member approves it (``approve_adjustment``)."""
+    if actor is None or not actor.is_staff:
+        raise PermissionDenied()
+    check_amount(amount_minor)
+    if direction not in AdjustmentDirection.values:
+        raise ValidationFailed("Credit or debit.", field="direction")
+    memo = (memo or "").strip()
+    if not memo:
+        raise ValidationFailed("An adjustment says why.", field="memo")
+    adjustment = LedgerAdjustment.objects.create(
+        network_id=balance.network_id, balance=balance, direction=direction, amount_minor=amount_minor,
+        memo=memo[:500], created_by=actor,
+    )  # fmt: skip
+    audit_record(network=balance.network_id, actor=actor, action="bounty.adjustment.propose", target=adjustment,
+                 data={"direction": direction, "amount_minor": amount_minor})  # fmt: skip
+    return adjustment
+
+
+@transaction.atomic
+def approve_adjustment(*, actor: Any, adjustment: LedgerAdjustment) -> LedgerAdjustment:
+    """A second staff member approves: one adjustment transfer is posted (its creator → 403
+    ``self_approval``; a debit beyond the balance → 409; nothing written either way)."""
+    adjustment = (
+        LedgerAdjustment.objects.select_for_update()
+        .select_related("balance", "created_by")
+        .get(pk=adjustment.pk)
+    )
+    if adjustment.status == AdjustmentStatus.APPROVED:
+        return adjustment
+    if adjustment.status != AdjustmentStatus.PENDING:
+        raise InvalidState(f"A {adjustment.status} adjustment is not approved.")
+    balance = adjustment.balance
+    debit, credit = (
+        ("adjustments", balance)
+        if adjustment.direction == AdjustmentDirection.CREDIT
+        else (balance, "adjustments")
+    )
+    tx = post_adjustment(
+        created_by=adjustment.created_by, approved_by=actor, debit=debit, credit=credit, asset=balance.asset,
+        amount_minor=adjustment.amount_minor, key=str(adjustment.pk), memo=adjustment.memo,
+    )  # fmt: skip
+    now = timezone.now()
+    adjustment.status, adjustment.decided_by, adjustment.decided_at, adjustment.transaction = (
+        AdjustmentStatus.APPROVED, actor, now, tx,
+    )  # fmt: skip
+    adjustment.save(update_fields=["status", "decided_by", "decided_at", "transaction", "updated_at"])
+    audit_record(
+        network=adjustment.network_id, actor=actor, action="bounty.adjustment.approve", target=adjustment
+    )
+    return adjustment
+
+
+@transaction.atomic
+def reject_adjustment(*, actor: Any, adjustment: LedgerAdjustment) -> LedgerAdjustment:
+    """Any other staff member (or its creator, withdrawing it) rejects a pending adjustment."""
+    if actor is None or not actor.is_staff:
+        raise PermissionDenied()
+    adjustment = LedgerAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+    if adjustment.status == AdjustmentStatus.REJECTED:
+        return adjustment
+    if adjustment.status != AdjustmentStatus.PENDING:
+        raise InvalidState(f"A {adjustment.status} adjustment is not rejected.")
+    adjustment.status, adjustment.decided_at = AdjustmentStatus.REJECTED, timezone.now()
+    adjustment.decided_by = actor if actor.pk != adjustment.created_by_id else None
+    adjustment.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+    audit_record(
+        network=adjustment.network_id, actor=actor, action="bounty.adjustment.reject", target=adjustment
+    )
+    return adjustment
 
 
 # --- wallets ------------------------------------------------------------------------------
@@ -527,21 +745,7 @@ def request_payout(
             f"The least payout of {balance.asset} is {asset['min_payout_minor']}.", field="amount_minor",
             code="below_minimum",
         )  # fmt: skip
-    if method == PayoutMethod.ONCHAIN:
-        if wallet is None:
-            raise ValidationFailed("An on-chain payout needs a wallet.", field="wallet")
-        if wallet.status != WalletStatus.VERIFIED:
-            raise InvalidState("The wallet is not verified.", code="wallet_unverified")
-        if (wallet.owner_user_id, wallet.owner_organization_id) != (
-            balance.owner_user_id,
-            balance.owner_organization_id,
-        ):
-            if not (balance.owner_user and balance.owner_user.is_ai and wallet.owner_user_id == actor.pk):
-                raise ValidationFailed("The wallet is not the balance owner's.", field="wallet")
-        if asset["chain"] != wallet.chain:
-            raise ValidationFailed(f"{balance.asset} is paid on {asset['chain']}.", field="wallet")
-    elif method == PayoutMethod.STRIPE_CONNECT:
-        raise InvalidState("Stripe Connect payouts are not enabled yet.", code="rail_unavailable")
+    rails.rail_for(method).check(actor=actor, balance=balance, wallet=wallet)
     try:
         with transaction.atomic():
             payout = PayoutRequest.objects.create(
@@ -561,16 +765,20 @@ def request_payout(
     return payout
 
 
-def _move_payout(payout: PayoutRequest, *, to: str, allowed: tuple[str, ...], **fields: Any) -> PayoutRequest:
+def _move_payout(
+    payout: PayoutRequest, *, to: str, allowed: tuple[str, ...], **fields: Any
+) -> tuple[PayoutRequest, bool]:
+    """Lock the row and move it to ``to`` from one of ``allowed``; (row, moved). Already ``to``
+    → not moved (a replay); any other state → 409 ``invalid_state``."""
     payout = PayoutRequest.objects.select_for_update().get(pk=payout.pk)
     if payout.status == to:
-        return payout
+        return payout, False
     if payout.status not in allowed:
         raise InvalidState(f"A {payout.status} payout cannot become {to}.")
     for name, value in {"status": to, **fields}.items():
         setattr(payout, name, value)
     payout.save(update_fields=["status", *fields.keys(), "updated_at"])
-    return payout
+    return payout, True
 
 
 def _reverse(payout: PayoutRequest, *, actor: Any, memo: str) -> None:
@@ -581,73 +789,96 @@ def _reverse(payout: PayoutRequest, *, actor: Any, memo: str) -> None:
     )  # fmt: skip
 
 
+def _staff_only(actor: Any) -> None:
+    """Staff moves (``actor=None`` is the system: a rail, a job)."""
+    if actor is not None and not actor.is_staff:
+        raise PermissionDenied()
+
+
+def _audit_staff(actor: Any, payout: PayoutRequest, action: str, **data: Any) -> None:
+    if actor is not None and actor.is_staff:
+        audit_record(
+            network=payout.network_id, actor=actor, action=f"bounty.payout.{action}", target=payout, data=data
+        )
+
+
 @transaction.atomic
 def approve_payout(*, actor: Any, payout: PayoutRequest) -> PayoutRequest:
-    if not actor.is_staff:
+    if actor is None or not actor.is_staff:
         raise PermissionDenied()
-    return _move_payout(
+    payout, moved = _move_payout(
         payout, to=PayoutStatus.APPROVED, allowed=(PayoutStatus.REQUESTED,), approved_by=actor
     )
+    if moved:
+        _audit_staff(actor, payout, "approve")
+    return payout
 
 
 @transaction.atomic
 def cancel_payout(*, actor: Any, payout: PayoutRequest) -> PayoutRequest:
     if payout.requested_by_id != actor.pk and not actor.is_staff:
         raise PermissionDenied()
-    was = payout.status
-    payout = _move_payout(
+    payout, moved = _move_payout(
         payout, to=PayoutStatus.CANCELLED, allowed=(PayoutStatus.REQUESTED, PayoutStatus.APPROVED)
     )
-    if was != PayoutStatus.CANCELLED:
+    if moved:
         _reverse(payout, actor=actor, memo="cancelled")
     return payout
 
 
 @transaction.atomic
 def reject_payout(*, actor: Any, payout: PayoutRequest, reason: str) -> PayoutRequest:
-    if not actor.is_staff:
+    if actor is None or not actor.is_staff:
         raise PermissionDenied()
-    was = payout.status
-    payout = _move_payout(
+    payout, moved = _move_payout(
         payout, to=PayoutStatus.REJECTED, allowed=(PayoutStatus.REQUESTED, PayoutStatus.APPROVED),
         failure_reason=reason,
     )  # fmt: skip
-    if was != PayoutStatus.REJECTED:
+    if moved:
         _reverse(payout, actor=actor, memo=f"rejected: {reason}")
+        _audit_staff(actor, payout, "reject", reason=reason)
     return payout
 
 
 @transaction.atomic
 def settle_payout(*, actor: Any, payout: PayoutRequest, external_ref: str) -> PayoutRequest:
     """The rail (or staff with the tx hash) reports the money left: clearing → external."""
+    _staff_only(actor)
+    external_ref = (external_ref or "").strip()
     if not external_ref:
         raise ValidationFailed("Settling needs the external reference.", field="external_ref")
-    was = payout.status
-    payout = _move_payout(
+    if payout.method == PayoutMethod.ONCHAIN:
+        if not TX_HASH.fullmatch(external_ref):
+            raise ValidationFailed("Not a transaction hash (0x + 64 hex).", field="external_ref",
+                                   code="invalid_tx_hash")  # fmt: skip
+        external_ref = external_ref.lower()
+    payout, moved = _move_payout(
         payout, to=PayoutStatus.SETTLED, allowed=(PayoutStatus.APPROVED, PayoutStatus.PROCESSING),
         external_ref=external_ref,
     )  # fmt: skip
-    if was != PayoutStatus.SETTLED:
+    if moved:
         post_transfer(
             Transfer(TxKind.PAYOUT_SETTLE, payout.amount_minor, "payout_clearing", "external",
                      f"payout:{payout.pk}:settle", external_ref=external_ref),
             network_id=payout.network_id, asset=payout.asset, created_by=actor, payout=payout, wallet=payout.wallet,
         )  # fmt: skip
+        _audit_staff(actor, payout, "settle", external_ref=external_ref)
         _tell_payout(payout, "settled")
     return payout
 
 
 @transaction.atomic
 def fail_payout(*, actor: Any, payout: PayoutRequest, reason: str) -> PayoutRequest:
-    was = payout.status
-    payout = _move_payout(
+    _staff_only(actor)
+    payout, moved = _move_payout(
         payout,
         to=PayoutStatus.FAILED,
         allowed=(PayoutStatus.APPROVED, PayoutStatus.PROCESSING),
         failure_reason=reason,
     )
-    if was != PayoutStatus.FAILED:
+    if moved:
         _reverse(payout, actor=actor, memo=f"failed: {reason}")
+        _audit_staff(actor, payout, "fail", reason=reason)
         _tell_payout(payout, "failed")
     return payout
 
@@ -662,14 +893,23 @@ def _tell_payout(payout: PayoutRequest, outcome: str) -> None:
 
 
 def process_payouts(*, limit: int = 100) -> int:
-    """approved → processing, handed to the payout rail (key = payout id). The on-chain rail
-    records the request; settlement arrives by ``settle_payout`` (staff with the hash)."""
+    """approved → processing, then handed to its rail (outside the row lock): a settled send
+    posts payout_settle with the reference, a failed one payout_reverse; a pending one stays
+    processing — a Stripe transfer that failed transiently is sent again on a later run with
+    the same idempotency key (``payout:<id>:transfer``), an on-chain one waits for the
+    signer's report. Returns how many payouts were handed to a rail."""
+    from datetime import timedelta
+
     count = 0
+    retry_before = timezone.now() - timedelta(seconds=PAYOUT_RETRY_SECONDS)
+    due = Q(status=PayoutStatus.APPROVED) | Q(
+        status=PayoutStatus.PROCESSING, method=PayoutMethod.STRIPE_CONNECT, updated_at__lt=retry_before
+    )
     while count < limit:
         with transaction.atomic():
             payout = (
                 PayoutRequest.objects.select_for_update(skip_locked=True)
-                .filter(status=PayoutStatus.APPROVED)
+                .filter(due)
                 .order_by("created_at")
                 .first()
             )
@@ -677,5 +917,61 @@ def process_payouts(*, limit: int = 100) -> int:
                 break
             payout.status = PayoutStatus.PROCESSING
             payout.save(update_fields=["status", "updated_at"])
-            count += 1
+        count += 1
+        send_payout(payout)
     return count
+
+
+def send_payout(payout: PayoutRequest) -> PayoutRequest:
+    """Hand one processing payout to its rail and apply the answer."""
+    sent = rails.rail_for(payout.method).send(payout)
+    if sent.outcome == "settled":
+        return settle_payout(actor=None, payout=payout, external_ref=sent.external_ref)
+    if sent.outcome == "failed":
+        return fail_payout(actor=None, payout=payout, reason=sent.reason)
+    return payout
+
+
+def required_confirmations(asset: str) -> int:
+    return int(settings.BOUNTY_ASSETS[asset].get("confirmations", DEFAULT_CONFIRMATIONS))
+
+
+@transaction.atomic
+def report_onchain_payout(
+    *, payout_id: Any, tx_hash: str, confirmations: int = 0, failed: bool = False, reason: str = ""
+) -> PayoutRequest:
+    """The on-chain signer's (signed) report: the transaction hash is recorded on the payout,
+    confirmations only grow, and at the asset's required confirmations the payout settles
+    (payout_settle with the hash) — or a reported failure reverses it. Replays change nothing."""
+    tx_hash = (tx_hash or "").strip().lower()
+    if not TX_HASH.fullmatch(tx_hash):
+        raise ValidationFailed(
+            "Not a transaction hash (0x + 64 hex).", field="tx_hash", code="invalid_tx_hash"
+        )
+    if isinstance(confirmations, bool) or not isinstance(confirmations, int) or confirmations < 0:
+        raise ValidationFailed("A non-negative integer.", field="confirmations")
+    try:
+        payout = PayoutRequest.objects.select_for_update().get(
+            pk=uuid.UUID(str(payout_id)), method=PayoutMethod.ONCHAIN
+        )
+    except (ValueError, PayoutRequest.DoesNotExist):
+        raise NotFound("No such on-chain payout.") from None
+    if payout.external_ref and payout.external_ref != tx_hash:
+        raise Conflict("The payout was reported with another transaction.", code="tx_hash_mismatch")
+    if payout.status in (PayoutStatus.SETTLED, PayoutStatus.FAILED):
+        if (payout.status == PayoutStatus.FAILED) != failed:
+            raise InvalidState(f"The payout is already {payout.status}.")
+        return payout
+    if payout.status != PayoutStatus.PROCESSING:
+        raise InvalidState(f"A {payout.status} payout is not being sent.")
+    PayoutRequest.objects.filter(pk=payout.pk).update(
+        external_ref=tx_hash,
+        confirmations=max(payout.confirmations, confirmations),
+        updated_at=timezone.now(),
+    )
+    payout.refresh_from_db()
+    if failed:
+        return fail_payout(actor=None, payout=payout, reason=reason or "reverted on chain")
+    if payout.confirmations >= required_confirmations(payout.asset):
+        return settle_payout(actor=None, payout=payout, external_ref=tx_hash)
+    return payout

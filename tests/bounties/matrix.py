@@ -5,9 +5,9 @@ from __future__ import annotations
 from eth_account import Account
 
 from apps.bounties import services
-from apps.bounties.models import BountyWallet
+from apps.bounties.models import BountyWallet, DepositCheckout
 from tests.dispatcher.factories import RoadmapTaskFactory
-from tests.matrix import Ctx, OrgCtx, create, detail, org_reached
+from tests.matrix import Ctx, OrgCtx, create, detail, exempt, org_reached
 from tests.projects.factories import OrgProjectFactory, ProjectFactory
 
 from .factories import funded_balance
@@ -99,6 +99,26 @@ def _payout_detail(ctx: Ctx) -> dict:
 @detail("payout-request-cancel", methods=("post",))
 def _payout_cancel(ctx: Ctx) -> dict:
     return {"pk": _payout(ctx).pk}
+
+
+def _deposit(balance, user) -> DepositCheckout:
+    return DepositCheckout.objects.create(network=balance.network, balance=balance, requested_by=user,
+                                          asset=balance.asset, amount_minor=1_000, client_key="m")  # fmt: skip
+
+
+@create("deposit-checkout-list")
+def _deposit_create(own: Ctx, other: Ctx) -> tuple[dict, dict]:
+    foreign = services.balance_for(network_id=other.network.pk, asset="USD", owner_user=other.user)
+    return {}, {"balance": str(foreign.pk), "amount_minor": 1_000}
+
+
+@detail("deposit-checkout-detail", methods=("get",))
+def _deposit_detail(ctx: Ctx) -> dict:
+    balance = services.balance_for(network_id=ctx.network.pk, asset="USD", owner_user=ctx.user)
+    return {"pk": _deposit(balance, ctx.user).pk}
+
+
+exempt("webhook-onchain-payouts", "signed signer callback (HMAC); the network comes from the payout row")
 
 
 # --- the organization policy walk ---------------------------------------------------------------
@@ -202,3 +222,14 @@ def _org_payout_detail(ctx: OrgCtx) -> dict:
 @org_reached("payout-request-cancel", methods=("post",))
 def _org_payout_cancel(ctx: OrgCtx) -> dict:
     return {"pk": _org_payout(ctx).pk}
+
+
+@org_reached("deposit-checkout-list", methods=("post",),
+             body=lambda ctx: {"balance": str(_org_balance(ctx).pk), "amount_minor": 1_000})  # fmt: skip
+def _org_deposits(ctx: OrgCtx) -> dict:
+    return {}
+
+
+@org_reached("deposit-checkout-detail", methods=("get",))
+def _org_deposit_detail(ctx: OrgCtx) -> dict:
+    return {"pk": _deposit(_org_balance(ctx), ctx.user).pk}

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db
 PAGES = [
     "dispatcher/roadmaptask", "dispatcher/taskclaim", "dispatcher/taskoutcome", "dispatcher/roadmapchallenge",
     "dispatcher/dispatcherstate", "dispatcher/signallog", "bounties/treasurytransaction", "bounties/agentbalance",
-    "bounties/bountyescrow", "bounties/bountywallet", "bounties/payoutrequest",
+    "bounties/bountyescrow", "bounties/bountywallet", "bounties/payoutrequest", "bounties/ledgeradjustment",
+    "bounties/depositcheckout",
 ]  # fmt: skip
 
 
