@@ -60,10 +60,17 @@ class InboxItemSerializer(serializers.ModelSerializer):
     def get_is_archived(self, obj: InboxItem) -> bool:
         return obj.archived_at is not None
 
+    def to_representation(self, instance: InboxItem) -> dict[str, Any]:
+        # read-only: the fields above document the shape (OpenAPI); item_payload renders it without
+        # the per-field machinery (a page of 50 items spent ~15 ms in it)
+        return item_payload(instance)
+
 
 def item_payload_slow(item: InboxItem) -> dict[str, Any]:
-    """The serializer's rendering (the reference ``item_payload`` is tested against)."""
-    return json.loads(JSONRenderer().render(InboxItemSerializer(item).data))
+    """The serializer's field-by-field rendering (the reference ``item_payload`` is tested against)."""
+    serializer = InboxItemSerializer(item)
+    data = serializers.ModelSerializer.to_representation(serializer, item)
+    return json.loads(JSONRenderer().render(data))
 
 
 _DATETIME = serializers.DateTimeField()
