@@ -157,7 +157,11 @@ class CeleryWorker:
             replies = app.control.ping(timeout=0.5) or []
             return any(f"{self.name}@" in name for reply in replies for name in reply)
 
-        wait_for(ready, timeout=timeout, message="the celery worker to answer ping")
+        try:
+            wait_for(ready, timeout=timeout, message="the celery worker to answer ping")
+        except BaseException:
+            self.stop()  # a worker that never answered must not outlive the failed start
+            raise
         return self
 
     def kill(self) -> None:

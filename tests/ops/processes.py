@@ -94,7 +94,7 @@ def uvicorn() -> tuple[Process, str]:
             "--port",
             str(port),
             "--lifespan",
-            "off",
+            "on",  # as the Procfile: the shutdown closes the async Redis pools
             "--ws",
             "websockets-sansio",
             "--log-level",
