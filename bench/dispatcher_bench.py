@@ -14,8 +14,9 @@
    lock, the FOR UPDATE SKIP LOCKED pick of a ready task (stored ``deps_done``),
    the conditional open → claimed with the fence bump, the claim row, the claim
    limit and funded-escrow check — next to, in the same run, a bare loop of N processes
-   running only ``WITH c AS (SELECT … ORDER BY priority, due_at, created_at LIMIT 1
-   FOR UPDATE SKIP LOCKED) UPDATE … RETURNING`` (one claim per statement). Prints
+   running only ``WITH c AS (SELECT … WHERE … status = 'open' AND deps_done ORDER BY
+   priority, due_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE … RETURNING`` (one
+   claim per statement, on the same index as ours: ``roadmaptask_claimable``). Prints
    claims/s of both, the ratio, and the double claims (must be 0).
 3. Ledger: W writers each post ``--transfers`` / W transfers through
    ``post_transfer`` (lock, replay check, insert, cached balance by F()), on
@@ -45,7 +46,7 @@ SCRATCH_REDIS_DB = 13
 BARE_CLAIM = """
 WITH c AS (
     SELECT id FROM dispatcher_roadmaptask
-    WHERE project_id = %s AND status = 'open'
+    WHERE project_id = %s AND status = 'open' AND deps_done
     ORDER BY priority, due_at NULLS LAST, created_at LIMIT 1 FOR UPDATE SKIP LOCKED
 )
 UPDATE dispatcher_roadmaptask t SET status = 'claimed', lease_seq = lease_seq + 1
@@ -260,10 +261,11 @@ def main() -> int:
             print(
                 f"{n:>8}  {mode:<24}{claimed:>9}{wall:>9.2f}{rate:>10.0f}{ratio:>9.2f}{doubles:>9}{row_load:>6.1f}"
             )
-        print(f"\nledger: {args.transfers} transfers per row\n")
-        print(
-            f"{'writers':>7}  {'balances':<10}{'loop':<16}{'transfers':>10}{'seconds':>9}{'transfers/s':>13}"
-        )
+        if ledger_rows:
+            print(f"\nledger: {args.transfers} transfers per row\n")
+            print(
+                f"{'writers':>7}  {'balances':<10}{'loop':<16}{'transfers':>10}{'seconds':>9}{'transfers/s':>13}"
+            )
         for w, shape, mode, done, wall in ledger_rows:
             print(f"{w:>7}  {shape:<10}{mode:<16}{done:>10}{wall:>9.2f}{done / wall:>13.0f}")
         return 0

@@ -393,7 +393,7 @@ def claimable_rules(user: Any, level: Level) -> list[str]:
 _PICK_NEXT = """
     SELECT t.id FROM {task} t
     WHERE t.project_id = %(project)s AND t.status = 'open' AND t.deps_done AND t.claimable_by = ANY(%(rules)s)
-      AND EXISTS (SELECT 1 FROM u WHERE u.active)
+      AND EXISTS (SELECT 1 FROM u WHERE u.active) AND {granted}
     ORDER BY t.priority, t.due_at NULLS LAST, t.created_at
     LIMIT 1 FOR UPDATE OF t SKIP LOCKED
 """
@@ -420,7 +420,7 @@ WITH u AS (
     FROM moved m
     RETURNING task_id, network_id, fence, lease_expires_at, attempt_no
 )
-SELECT u.active, u.max_claims, claim.task_id, claim.network_id, claim.fence, claim.lease_expires_at,
+SELECT u.active AND {granted}, u.max_claims, claim.task_id, claim.network_id, claim.fence, claim.lease_expires_at,
        claim.attempt_no
 FROM u LEFT JOIN claim ON true
 """
@@ -441,23 +441,45 @@ def _tables() -> dict[str, str]:
     }
 
 
+def _agent_grant_sql(agent: Any, project: Any) -> tuple[str, dict[str, Any]]:
+    """The agents' own rule (``apps.agents.selectors.live_access``: a live grant ≥ contribute on
+    the project), compiled from its queryset as an EXISTS with named parameters."""
+    from apps.agents.selectors import ROLE_LEVEL, live_access
+
+    roles = [role for role, level in ROLE_LEVEL.items() if level >= Level.CONTRIBUTE]
+    sql, values = (
+        live_access()
+        .filter(agent_id=agent.pk, project_id=project.pk, role__in=roles)
+        .values("pk")
+        .query.sql_with_params()
+    )
+    parts = sql.split("%s")
+    named = {f"grant{i}": value for i, value in enumerate(values)}
+    text = parts[0] + "".join(f"%(grant{i})s{part}" for i, part in enumerate(parts[1:]))
+    return f"EXISTS ({text})", named
+
+
 def _grant(*, claimant: Any, source: str, signal_row: Any = None, task: RoadmapTask | None = None,
-           project: Any = None, rules: list[str] | None = None) -> TaskClaim | None:  # fmt: skip
+           project: Any = None, rules: list[str] | None = None,
+           granted: tuple[str, dict[str, Any]] | None = None) -> TaskClaim | None:  # fmt: skip
     """Claim ``task`` (waiting for its row lock), or the best ready task of ``project`` among
     ``rules`` (skipping locked rows): None when there was nothing to claim. The caller has
-    checked eligibility and holds a transaction."""
-    tables = _tables()
+    checked eligibility — or passes ``granted``, a condition the statement checks itself (a
+    false one raises ``_NotGranted``, nothing written) — and holds a transaction."""
+    tables = {**_tables(), "granted": granted[0] if granted else "true"}
     now = timezone.now()
     params = {
         "claimant": claimant.pk, "now": now, "id": uuid7(), "token": uuid.uuid4(), "source": source,
         "signal": getattr(signal_row, "pk", None), "task": getattr(task, "pk", None),
-        "project": getattr(project, "pk", None), "rules": rules,
+        "project": getattr(project, "pk", None), "rules": rules, **(granted[1] if granted else {}),
     }  # fmt: skip
     pick = (_PICK_ONE if task is not None else _PICK_NEXT).format(**tables)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM.format(pick=pick, **tables), params)
         active, max_claims, task_id, network_id, fence, expires, attempt = cursor.fetchone()
         if not active:
+            if granted:
+                raise _NotGranted()
             raise InvalidState("The agent is not active.", code="agent_not_active")
         if task_id is None:
             return None
@@ -479,6 +501,10 @@ def _grant(*, claimant: Any, source: str, signal_row: Any = None, task: RoadmapT
 
         lock_task_escrows(task=claim.task if task is not None else RoadmapTask(pk=task_id), claim=claim)
     return claim
+
+
+class _NotGranted(Exception):
+    """The statement's own eligibility condition was false: decide the reason the slow way."""
 
 
 def _claim_one(*, actor: Any, task: RoadmapTask, level: Level | None, source: str,
@@ -516,15 +542,33 @@ def claimable_q(user: Any) -> Q:
 def claim_next(*, actor: Any, project: Any) -> TaskClaim:
     """The best ready task of ``project`` for the caller (priority, due date, age), skipping rows
     other claimers hold locked right now. Eligibility is decided once for the call (level → the
-    claimable_by rules the caller may claim), then one pick-and-claim statement runs."""
+    claimable_by values the caller may claim), then one pick-and-claim statement runs. An active
+    agent of the project's network skips the separate level query: its grant (≥ contribute: every
+    rule an agent may claim) is a condition of the statement; without one, the full check says why."""
+    if (
+        actor.is_ai
+        and actor.agent_status == User.AgentStatus.ACTIVE
+        and actor.network_id == project.network_id
+    ):
+        rules = [ClaimableBy.AGENTS, ClaimableBy.ANYONE, ClaimableBy.PROJECT_MEMBERS]
+        try:
+            return _claim_next(actor, project, rules, granted=_agent_grant_sql(actor, project))
+        except _NotGranted:
+            pass  # no grant, or paused meanwhile: the reason below
     level = project_level(actor, project)
     _check_claimer(actor, level)
     rules = claimable_rules(actor, level)
     if not rules:
         _check_rule(actor, level, ClaimableBy.PROJECT_MEMBERS)  # raises the reason
+    return _claim_next(actor, project, rules)
+
+
+def _claim_next(actor: Any, project: Any, rules: list[str], *, granted: Any = None) -> TaskClaim:
     try:
         with transaction.atomic():
-            claim = _grant(claimant=actor, source=ClaimSource.MANUAL, project=project, rules=rules)
+            claim = _grant(
+                claimant=actor, source=ClaimSource.MANUAL, project=project, rules=rules, granted=granted
+            )
     except IntegrityError as exc:
         raise Conflict("The task is already claimed.", code="already_claimed") from exc
     if claim is None:

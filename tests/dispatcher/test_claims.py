@@ -185,7 +185,7 @@ def test_eight_claimers_over_a_thousand_ready_tasks_never_claim_one_twice(user, 
 
 
 @pytest.mark.django_db
-def test_claim_next_is_three_statements_for_an_agent_and_picks_by_priority(user, project):
+def test_claim_next_is_two_statements_for_an_agent_and_picks_by_priority(user, project):
     from django.test.utils import CaptureQueriesContext
 
     agent = contributor(project, agent_max_concurrent_claims=5)
@@ -195,8 +195,8 @@ def test_claim_next_is_three_statements_for_an_agent_and_picks_by_priority(user,
     with CaptureQueriesContext(connection) as queries:
         claim = services.claim_next(actor=agent, project=project)
     sql = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    # the agent's level; lock + pick + move + claim row; claim limit + funded escrows
-    assert len(sql) == 3, sql
+    # lock + grant + pick + move + claim row; claim limit + funded escrows
+    assert len(sql) == 2, sql
     assert claim.task_id == best.pk and claim.fence == 1 and claim.attempt_no == 1
     stored = TaskClaim.objects.get(pk=claim.pk)
     assert (stored.lease_token, stored.lease_expires_at, stored.status) == (
@@ -228,6 +228,10 @@ def test_claim_next_for_a_viewer_says_why_and_a_paused_agent_is_refused(user, pr
     with pytest.raises(Denied) as err:
         services.claim_next(actor=viewer, project=project)
     assert err.value.code == "not_claimable"
+    AgentProjectAccess.objects.filter(agent=viewer).delete()
+    with pytest.raises(NotFound):  # a private project without a grant: invisible
+        services.claim_next(actor=viewer, project=project)
+    assert not TaskClaim.objects.exists()
     paused = contributor(project)
     type(paused).objects.filter(pk=paused.pk).update(agent_status="paused")
     paused.refresh_from_db()
