@@ -146,7 +146,7 @@ def main() -> int:
         migrate(env, bootstrap=False)
         setup_django(env, flush_redis=True)
         port = free_port()
-        server, _ = start_uvicorn(env, port, app="bench.asgi:application")
+        server, _ = start_uvicorn(env, port, app="bench.asgi:application", start_timeout=180)
         ours, bare = [], []
         cpu: dict[str, list[float]] = {"ours": [], "bare": []}
         for _ in range(args.rounds):
