@@ -425,7 +425,8 @@ SELECT u.active AND {granted}, u.max_claims, claim.task_id, claim.network_id, cl
 FROM u LEFT JOIN claim ON true
 """
 _AFTER_CLAIM = """
-SELECT (SELECT count(*) FROM {claim} WHERE claimant_id = %(claimant)s AND status IN ('active', 'submitted')),
+SELECT (SELECT count(*) FROM (SELECT 1 FROM {claim} WHERE network_id = %(network)s AND claimant_id = %(claimant)s
+                               AND status IN ('active', 'submitted') LIMIT %(limit)s + 1) held),
        EXISTS (SELECT 1 FROM {escrow} WHERE task_id = %(task)s AND status = 'funded')
 """
 
@@ -483,9 +484,10 @@ def _grant(*, claimant: Any, source: str, signal_row: Any = None, task: RoadmapT
             raise InvalidState("The agent is not active.", code="agent_not_active")
         if task_id is None:
             return None
-        cursor.execute(_AFTER_CLAIM.format(**tables), {"claimant": claimant.pk, "task": task_id})
+        limit = (max_claims or AGENT_DEFAULT_MAX_CLAIMS) if claimant.is_ai else HUMAN_MAX_ACTIVE_CLAIMS
+        cursor.execute(_AFTER_CLAIM.format(**tables), {"claimant": claimant.pk, "task": task_id,
+                                                      "network": network_id, "limit": limit})  # fmt: skip
         held, funded = cursor.fetchone()
-    limit = (max_claims or AGENT_DEFAULT_MAX_CLAIMS) if claimant.is_ai else HUMAN_MAX_ACTIVE_CLAIMS
     if held > limit:
         raise InvalidState("You hold as many claims as allowed.", code="claim_limit")
     claim = TaskClaim(
