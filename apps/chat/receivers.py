@@ -29,8 +29,18 @@ def _sync_projects_of_org(organization_id: Any) -> None:
 
 
 def org_member_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    organization_id = instance.organization_id
-    transaction.on_commit(lambda: _sync_projects_of_org(organization_id))
+    organization_id, user_id = instance.organization_id, instance.user_id
+
+    def sync() -> None:
+        # the person's cached security state first: the sockets joining the org's channels below
+        # are judged by the org's policy (the organizations service drops it too, but after us)
+        if user_id is not None:
+            from apps.accounts.selectors import forget_security_state
+
+            forget_security_state(user_id)
+        _sync_projects_of_org(organization_id)
+
+    transaction.on_commit(sync)
 
 
 def project_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:

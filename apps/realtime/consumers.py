@@ -103,14 +103,17 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 extra["field"] = exc.field
             await self.send_error(content, exc.code, exc.message, **extra)
 
-    async def organization_refuses(self, organization_id) -> bool:
-        """Whether ``organization_id``'s security policy refuses this socket (``apps.realtime.policy``)."""
+    async def organization_refuses(self, organization_id, *, fresh: bool = False) -> bool:
+        """Whether ``organization_id``'s security policy refuses this socket (``apps.realtime.policy``).
+
+        Events use a verdict at most ``VERDICT_MAX_AGE`` old; ``fresh`` (joining a group) a new one.
+        """
         if organization_id is None:
             return False
         cached = getattr(self, "_verdict", None)
         if cached is None:
             cached = self._verdict = policy.CachedVerdict()
-        verdict = cached.fresh_enough()
+        verdict = None if fresh else cached.fresh_enough()
         if verdict is None:
             verdict = cached.keep(await database_sync_to_async(policy.socket_verdict)(self.scope))
         return policy.refusal(verdict, organization_id) is not None
@@ -158,7 +161,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         Not for a group of an organization whose policy refuses this socket (nor its payload).
         """
         group = event["group"]
-        if await self.organization_refuses(event.get("organization_id")):
+        if await self.organization_refuses(event.get("organization_id"), fresh=True):
             return
         if group not in self.shared:
             self.shared.add(group)

@@ -123,3 +123,39 @@ def test_a_refused_member_neither_joins_nor_hears_nor_acts_on_the_orgs_channel(
     # nothing stored from outside the allowlist: bob's two, alice's one from inside, bob's two more
     assert Conversation.objects.get(pk=channel.pk).last_message_seq == 4
     assert not channel.messages.filter(body="from outside").exists()
+
+
+def test_a_refused_new_member_of_an_org_channel_is_not_joined_live(live_asgi, network):
+    from tests.organizations.factories import OrganizationMemberFactory
+    from tests.projects.factories import OrgProjectFactory
+
+    owner = UserFactory(network=network)
+    org = OrganizationFactory(network=network, owner=owner)
+    channel = services.create_channel(
+        actor=owner, project=OrgProjectFactory(owner_organization=org, network=network), title="p"
+    )
+    carol, erin = UserFactory(network=network), UserFactory(network=network)
+    carol_cookie, erin_cookie = session_cookie(carol), session_cookie(erin)
+    OrganizationSecurityPolicy.objects.filter(organization=org).update(ip_allowlist=["10.0.0.0/8"])
+
+    def join(person) -> None:  # channel membership follows the org's on commit → realtime.join
+        OrganizationMemberFactory(organization=org, user=person, role="member")
+
+    async def scenario():
+        c = await Socket.open(live_asgi.ws_url, cookie=carol_cookie)
+        e = await Socket.open(live_asgi.ws_url, cookie=erin_cookie)
+        await asyncio.to_thread(join, carol)  # refused by the allowlist: her socket stays out
+        await asyncio.to_thread(_allowlist, org, erin, [])
+        await asyncio.to_thread(join, erin)  # the policy lifted: erin's socket joins at once
+        added = await e.expect("conversation.member_added", conversation_id=str(channel.pk))
+        assert added["member"]["user"]["id"] == str(erin.pk)
+        await c.roundtrip()
+        assert not [f for f in c.frames if f.get("conversation_id") == str(channel.pk)]
+        for sock in (c, e):
+            await sock.close()
+
+    asyncio.run(scenario())
+    assert set(channel.members.filter(left_at__isnull=True).values_list("user_id", flat=True)) >= {
+        carol.pk,
+        erin.pk,
+    }
