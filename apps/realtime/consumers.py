@@ -1,8 +1,11 @@
 """The one WebSocket per client at ``/ws/``.
 
 Joins ``user.<id>`` (inbox, notifications) and ``session.<key>`` (revocation),
-then the groups the registered providers name (chat: ``conv.<id>``), and
-follows ``realtime.join`` / ``realtime.leave`` events sent to ``user.<id>``.
+then the groups the registered providers name (chat: ``conv.<id>``; through the
+process's one subscription per group, ``apps.realtime.fanout``), and follows
+``realtime.join`` / ``realtime.leave`` events sent to ``user.<id>``. An
+organization's groups and events are held to its security policy
+(``apps.realtime.policy``).
 Client frames are JSON ``{"type": …}``; types other than ``ping`` go to the
 handlers registered in ``apps.realtime.dispatch``. A client's mistake is an
 ``error`` frame and the socket stays open.
