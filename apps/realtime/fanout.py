@@ -58,8 +58,9 @@ class LocalFanout:
                 self.channel = await self.layer.new_channel()
                 self.task = asyncio.create_task(self._run(self.channel))
             local = self.members.setdefault(group, {})
-            if not local:
-                await self.layer.group_add(group, self.channel)
+            # every join, not only the first: it refreshes the membership's expiry (the layer's
+            # group_expiry), as each socket's own group_add did, while sockets come and go
+            await self.layer.group_add(group, self.channel)
             if socket not in local:
                 local[socket] = None
                 outbox = self.outboxes.get(socket)
