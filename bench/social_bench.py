@@ -113,6 +113,7 @@ def main() -> int:
     services, env = services_and_env("bench.social_settings")
     env["DEBUG"] = "False"
     server = None
+    admin_url = None  # set once the services are up: a failed start has no scratch database to drop
     try:
         services.start(env)
         admin_url = env["DATABASE_URL"]
@@ -166,7 +167,7 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait(10)
-        if not args.keep_db and not args.reuse_db:
+        if admin_url is not None and not args.keep_db and not args.reuse_db:
             drop_scratch(admin_url, SCRATCH_DB)
         services.stop()
 
