@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Ledger transfers per second: ``post_transfer`` next to a bare SQL transfer, in the same run.
 
-    .venv/bin/python -u bench/ledger_bench.py [--transfers 2000] [--writers 1,8] [--keep-db]
+    .venv/bin/python -u bench/ledger_bench.py [--transfers 2000] [--writers 1,8] [--keep-db | --reuse-db]
 
 Uses DATABASE_URL / REDIS_URL (environment or ``.env``), creates and migrates a scratch
 database ``colony_ledger_bench`` (Redis database 12), dropped at the end unless ``--keep-db``.
@@ -31,7 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import drop_scratch, migrate, services_and_env, setup_django, use_scratch  # noqa: E402
+from bench.common import (  # noqa: E402
+    drop_scratch,
+    migrate,
+    services_and_env,
+    setup_django,
+    use_scratch,
+    with_database,
+    with_redis_db,
+)
 from bench.dispatcher_bench import _run_procs  # noqa: E402 — the shared ready/start/report harness
 
 SCRATCH_DB = "colony_ledger_bench"
@@ -92,8 +100,8 @@ def run(env, transfers: int, writers: list[int]) -> list[tuple]:
     network = default_network()
     balances = []
     for i in range(max(writers)):
-        person = User.objects.create(
-            network=network, email=f"bench-ledger{i}@colony.local", handle=f"bench_ledger_{i}"
+        person, _ = User.objects.get_or_create(
+            network=network, handle=f"bench_ledger_{i}", defaults={"email": f"bench-ledger{i}@colony.local"}
         )
         balance = services.balance_for(network_id=network.pk, asset="USD", owner_user=person)
         services.record_deposit(
@@ -128,14 +136,22 @@ def main() -> int:
     parser.add_argument("--transfers", type=int, default=2_000)
     parser.add_argument("--writers", default="1,8")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--reuse-db", action="store_true", help="use the scratch database left by --keep-db")
     args = parser.parse_args()
     services, env = services_and_env("bench.settings")
     env["DEBUG"] = "False"
     database_url = None
     try:
         services.start(env)
-        database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB, celery=True)
-        migrate(env)
+        if args.reuse_db:
+            database_url = with_database(env["DATABASE_URL"], SCRATCH_DB)
+            env["DATABASE_URL"] = database_url
+            env["REDIS_URL"] = env["CELERY_BROKER_URL"] = env["CELERY_RESULT_BACKEND"] = with_redis_db(
+                env["REDIS_URL"], SCRATCH_REDIS_DB
+            )
+        else:
+            database_url = use_scratch(env, SCRATCH_DB, SCRATCH_REDIS_DB, celery=True)
+            migrate(env)
         setup_django(env, flush_redis=True)
         rows = run(env, args.transfers, [int(n) for n in args.writers.split(",") if n.strip()])
         from apps.bounties.ledger import reconcile
