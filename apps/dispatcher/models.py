@@ -196,6 +196,29 @@ class TaskClaim(NetworkScopedModel):
         return f"claim {self.pk} ({self.status})"
 
 
+class ClaimantLoad(models.Model):
+    """Live (active or submitted) claims per claimant and network, kept by a trigger on TaskClaim.
+
+    The claim path checks the claimant's limit by reading this one row instead of counting
+    their claims (which grew with every claim held). Every writer of TaskClaim — services,
+    the admin, bulk updates, raw SQL — keeps it exact (migration 0003); never written by code.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    network = models.ForeignKey("networks.Network", on_delete=models.CASCADE, related_name="+")
+    claimant = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    live = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["network", "claimant"], name="claimantload_one"),
+            models.CheckConstraint(condition=Q(live__gte=0), name="claimantload_live_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.claimant_id}: {self.live} live claim(s)"
+
+
 class DispatcherMode(models.TextChoices):
     OFF = "off"
     SUGGEST = "suggest"

@@ -45,6 +45,7 @@ from .models import (
     ChallengeStatus,
     CheckKind,
     ClaimableBy,
+    ClaimantLoad,
     ClaimSource,
     ClaimStatus,
     DispatcherMode,
@@ -387,7 +388,8 @@ def claimable_rules(user: Any, level: Level) -> list[str]:
 # per claimant are serialised), picks one task and locks it (FOR UPDATE; SKIP LOCKED for "next"),
 # moves it open → claimed with the fence bump (conditional on status) and inserts the claim row
 # (the partial unique index on live claims stays the backstop). The second runs with a snapshot
-# taken after those locks: the claimant's live claims (over the limit → the whole claim rolls
+# taken after those locks: the claimant's live claims — one counter row, ClaimantLoad, kept by a
+# trigger on TaskClaim (migration 0003) — (over the limit → the whole claim rolls
 # back) and whether the task has funded escrows to lock (a concurrent funding either committed
 # before the task lock — seen here — or waits for it and sees the claim).
 _PICK_NEXT = """
@@ -425,8 +427,7 @@ SELECT u.active AND {granted}, u.max_claims, claim.task_id, claim.network_id, cl
 FROM u LEFT JOIN claim ON true
 """
 _AFTER_CLAIM = """
-SELECT (SELECT count(*) FROM (SELECT 1 FROM {claim} WHERE network_id = %(network)s AND claimant_id = %(claimant)s
-                               AND status IN ('active', 'submitted') LIMIT %(limit)s + 1) held),
+SELECT COALESCE((SELECT live FROM {load} WHERE network_id = %(network)s AND claimant_id = %(claimant)s), 0),
        EXISTS (SELECT 1 FROM {escrow} WHERE task_id = %(task)s AND status = 'funded')
 """
 
@@ -439,6 +440,7 @@ def _tables() -> dict[str, str]:
         "claim": TaskClaim._meta.db_table,
         "user": User._meta.db_table,
         "escrow": BountyEscrow._meta.db_table,
+        "load": ClaimantLoad._meta.db_table,
     }
 
 

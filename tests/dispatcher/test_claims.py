@@ -256,3 +256,32 @@ def test_the_stored_ready_flag_follows_dependencies_done_added_and_removed(user,
     task.refresh_from_db()
     assert task.deps_done
     assert services.claim_task(actor=user, task=task).status == "active"
+
+
+@pytest.mark.django_db
+def test_the_claimant_load_counter_follows_every_writer_of_claims(user, project):
+    """ClaimantLoad (the claim limit's one-row read) is kept by a trigger: services, bulk updates, deletes."""
+    from apps.dispatcher.models import ClaimantLoad
+
+    def live() -> int:
+        row = ClaimantLoad.objects.filter(network=project.network, claimant=agent).first()
+        return row.live if row else 0
+
+    agent = contributor(project, agent_max_concurrent_claims=2)
+    for _ in range(3):
+        RoadmapTaskFactory(project=project)
+    first = services.claim_next(actor=agent, project=project)
+    second = services.claim_next(actor=agent, project=project)
+    assert live() == 2
+    with pytest.raises(InvalidState):
+        services.claim_next(actor=agent, project=project)  # over the limit: rolled back, counter too
+    assert live() == 2
+    TaskClaim.objects.filter(pk=first.pk).update(status="submitted")  # still live
+    assert live() == 2
+    TaskClaim.objects.filter(pk=first.pk).update(status="expired")  # a bulk update, no service
+    assert live() == 1
+    third = services.claim_next(actor=agent, project=project)  # room again
+    assert third.status == "active" and live() == 2
+    TaskClaim.objects.filter(pk=second.pk).delete()
+    assert live() == 1
+    assert live() == TaskClaim.objects.filter(claimant=agent, status__in=("active", "submitted")).count()
