@@ -108,9 +108,13 @@ def test_copied_related_fields_are_scoped_by_their_own_request(user, other_user)
 
 @pytest.mark.django_db
 def test_a_row_serializer_is_compiled_once_per_class_and_a_dict_still_gets_drfs_rules(user):
-    ProjectSerializer(Project(network=user.network, name="A", slug="a")).data  # plans the class
+    assert (
+        ProjectSerializer(Project(network=user.network, name="A", slug="a")).data["name"] == "A"
+    )  # plans it
     plan = ProjectSerializer.__dict__["_compiled_read"]
-    project = Project.objects.create(network=user.network, name="B", slug="b", owner_user=user, created_by=user)
+    project = Project.objects.create(
+        network=user.network, name="B", slug="b", owner_user=user, created_by=user
+    )
     assert ProjectSerializer(project).data == drf_output(ProjectSerializer(project), project)
     assert ProjectSerializer.__dict__["_compiled_read"] is plan  # not re-planned per instance
     as_dict = {"id": project.pk, "name": "B", "slug": "b", "owner_user": project.owner_user}
@@ -126,6 +130,7 @@ def test_a_compiled_plan_does_not_pin_the_first_request(user):
             fields = ("name", "created_at", "status")
 
     factory = APIRequestFactory()
-    Named(Project(network=user.network, name="A", slug="a"), context={"request": factory.get("/")}).data
+    row = Project(network=user.network, name="A", slug="a")
+    assert Named(row, context={"request": factory.get("/")}).data["name"] == "A"
     _, datetime_fields, _ = Named.__dict__["_compiled_read"]
     assert all(field.parent is None and field.context == {} for field in datetime_fields)
