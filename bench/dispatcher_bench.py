@@ -1,8 +1,7 @@
 #!/usr/bin/env python
-"""Dispatcher and ledger: claim throughput against a bare SKIP LOCKED loop, ledger transfers/s.
+"""Dispatcher: claim throughput against a bare SKIP LOCKED loop (ledger transfers: bench/ledger_bench.py).
 
-    .venv/bin/python bench/dispatcher_bench.py [--tasks 10000] [--claimers 1,4,8] [--transfers 2000] [--writers 1,8]
-                                               [--no-ledger] [--no-claims]
+    .venv/bin/python bench/dispatcher_bench.py [--tasks 10000] [--claimers 1,4,8]
 
 1. Uses DATABASE_URL / REDIS_URL (environment or ``.env``; the embedded services
    otherwise), creates and migrates a scratch database named after DATABASE_URL's
@@ -18,10 +17,6 @@
    priority, due_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE … RETURNING`` (one
    claim per statement, on the same index as ours: ``roadmaptask_claimable``). Prints
    claims/s of both, the ratio, and the double claims (must be 0).
-3. Ledger: W writers each post ``--transfers`` / W transfers through
-   ``post_transfer`` (lock, replay check, insert, cached balance by F()), on
-   distinct balances and on one shared balance, next to a bare
-   ``UPDATE … SET available_minor = available_minor - 1`` per transfer.
 """
 
 from __future__ import annotations
@@ -31,7 +26,6 @@ import multiprocessing
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -156,80 +150,12 @@ def claims(env, tasks: int, claimers: list[int]) -> list[tuple]:
     return results
 
 
-def _writer(env, mode, balance_id, count, start, out) -> None:
-    setup_django(env)
-    from django.db import connection, transaction
-
-    from apps.bounties.ledger import Transfer, post_transfer
-    from apps.bounties.models import AgentBalance
-
-    balance = AgentBalance.objects.get(pk=balance_id)
-    connection.ensure_connection()
-    out.put(("ready", 0.0, []))
-    start.wait()
-    t0 = time.perf_counter()
-    for _ in range(count):
-        if mode == "bare":
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE bounties_agentbalance SET available_minor = available_minor - 1 WHERE id = %s",
-                    [balance_id],
-                )
-        else:
-            post_transfer(Transfer("payout_reserve", 1, balance, "payout_clearing", f"bench:{uuid.uuid4()}"),
-                          network_id=balance.network_id, asset="USD")  # fmt: skip
-    out.put((mode, time.perf_counter() - t0, [count]))
-    connection.close()
-
-
-def ledger(env, transfers: int, writers: list[int]) -> list[tuple]:
-    from django.db import connection
-
-    from apps.accounts.models import User
-    from apps.bounties import services
-    from apps.networks.selectors import default_network
-
-    network = default_network()
-    people = [User.objects.create(network=network, email=f"bench-ledger{i}@colony.local", handle=f"bench_ledger_{i}")
-              for i in range(max(writers))]  # fmt: skip
-    balances = []
-    for person in people:
-        balance = services.balance_for(network_id=network.pk, asset="USD", owner_user=person)
-        services.record_deposit(
-            actor=None, balance=balance, amount_minor=10**12, external_ref=f"bench-{person.pk}"
-        )
-        balances.append(balance)
-    connection.close()
-    ctx = multiprocessing.get_context("spawn")
-    results = []
-    for w in writers:
-        for shape in ("distinct", "shared"):
-            if w == 1 and shape == "shared":
-                continue
-            for mode in ("bare", "post_transfer"):
-                targets = [balances[i].pk if shape == "distinct" else balances[0].pk for i in range(w)]
-                reports, wall = _run_procs(
-                    ctx, _writer, [(env, mode, targets[i], transfers // w) for i in range(w)]
-                )
-                done = sum(r[2][0] for r in reports)
-                results.append((w, shape, mode, done, wall))
-                print(
-                    f"  ledger: {w} × {shape} × {mode}: {done} in {wall:.2f}s ({done / wall:.0f}/s)",
-                    flush=True,
-                )
-                connection.close()
-    return results
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--claimers", default="1,4,8")
-    parser.add_argument("--transfers", type=int, default=2_000)
-    parser.add_argument("--writers", default="1,8")
     parser.add_argument("--keep-db", action="store_true")
-    parser.add_argument("--no-ledger", action="store_true", help="claims only")
-    parser.add_argument("--no-claims", action="store_true", help="ledger only")
+    parser.add_argument("--no-ledger", action="store_true", help="accepted for old commands: claims only")
     args = parser.parse_args()
     services, env = services_and_env("bench.settings")
     env["DEBUG"] = "False"
@@ -241,9 +167,7 @@ def main() -> int:
         migrate(env)
         setup_django(env, flush_redis=True)
         claimer_counts = [int(n) for n in args.claimers.split(",") if n.strip()]
-        writer_counts = [int(n) for n in args.writers.split(",") if n.strip()]
-        claim_rows = [] if args.no_claims else claims(env, args.tasks, claimer_counts)
-        ledger_rows = [] if args.no_ledger else ledger(env, args.transfers, writer_counts)
+        claim_rows = claims(env, args.tasks, claimer_counts)
         load = os.getloadavg()[0]
         print(
             f"\nclaims: {args.tasks} ready tasks, one claim per call; load average {load:.1f} on {os.cpu_count()} CPUs\n"
@@ -261,13 +185,6 @@ def main() -> int:
             print(
                 f"{n:>8}  {mode:<24}{claimed:>9}{wall:>9.2f}{rate:>10.0f}{ratio:>9.2f}{doubles:>9}{row_load:>6.1f}"
             )
-        if ledger_rows:
-            print(f"\nledger: {args.transfers} transfers per row\n")
-            print(
-                f"{'writers':>7}  {'balances':<10}{'loop':<16}{'transfers':>10}{'seconds':>9}{'transfers/s':>13}"
-            )
-        for w, shape, mode, done, wall in ledger_rows:
-            print(f"{w:>7}  {shape:<10}{mode:<16}{done:>10}{wall:>9.2f}{done / wall:>13.0f}")
         return 0
     finally:
         if database_url and not args.keep_db:
