@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class SocialConfig(AppConfig):
     name = "apps.social"
     label = "social"
+
+    def ready(self) -> None:
+        from . import receivers
+
+        receivers.connect()

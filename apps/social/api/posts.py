@@ -1,9 +1,11 @@
 """``/feed/``, ``/posts/`` (+ thread, replies, reactions, moderation verbs), ``/tags/``.
 
-Every list is one query shape from ``selectors`` plus the fixed prefetches of
-``with_post_relations`` (and, only when a page shows a hidden post, one query
-for the communities the caller moderates): the SQL count does not grow with
-``page_size``.
+Every post list reads through ``apps.social.reads``: one SQL statement per page
+(plus, for a community's feed, the community's lookup; for a thread, its root's;
+for a tag's, the tag's; and on a cold cache the viewer's graph), rendered
+straight to the API's dicts — the SQL count does not grow with ``page_size``.
+A single post (read, and the answers of writes) goes through the ORM and
+``PostSerializer`` with ``selectors.with_post_relations``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from apps.core.api import NetworkScopedViewSet
 from apps.core.exceptions import NotFound
 from apps.core.pagination import KeysetPagination
 
-from .. import selectors, services
+from .. import reads, selectors, services
 from ..models import CommunityMember, MemberRole, MemberStatus, Post, ReactionKind, Tag
-from ..permissions import is_authenticated, is_network_moderator
+from ..permissions import can_view, is_authenticated, is_network_moderator
 from . import serializers as s
 
 SORT_PARAMS = [
@@ -83,19 +85,30 @@ class _PostListBase(NetworkScopedViewSet, mixins.ListModelMixin):
     def finish(self, qs: QuerySet[Post]) -> QuerySet[Post]:
         return selectors.with_post_relations(qs, viewer=self.request.user)
 
+    def page_size(self) -> int:
+        """``KeysetPagination``'s page size (``page_size``, 1 to its maximum)."""
+        paginator = self.pagination_class
+        try:
+            size = int(self.request.query_params.get(paginator.page_size_query_param, paginator.page_size))
+        except (TypeError, ValueError):
+            return paginator.page_size
+        return max(1, min(size, paginator.max_page_size))
+
+    def lean_list(self, reader: reads.Reader, listing: reads.Listing | None) -> Response:
+        """One keyset page of ``listing`` (None: no rows) through the lean read path."""
+        return Response(reads.page(self.request, listing, reader, size=self.page_size()))
+
 
 @extend_schema(tags=["social"])
 class FeedViewSet(_PostListBase):
     """Your home feed: roots by people and organizations you follow, in communities you joined
     or follow, and your own — newest, hot or top first."""
 
-    def scope_queryset(self, qs: QuerySet[Post]) -> QuerySet[Post]:
-        sort, window = self.sort()
-        return self.finish(selectors.home_feed(qs, viewer=self.request.user, sort=sort, window=window))
-
     @extend_schema(parameters=SORT_PARAMS)
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
+        sort, window = self.sort()
+        reader = reads.Reader.of(request)
+        return self.lean_list(reader, reads.home(reader, sort=sort, window=window))
 
 
 @extend_schema(tags=["social"])
@@ -108,33 +121,29 @@ class PostViewSet(_PostListBase, mixins.RetrieveModelMixin):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def scope_queryset(self, qs: QuerySet[Post]) -> QuerySet[Post]:
-        viewer = self.request.user
-        if self.action == "list":
-            params = self.request.query_params
-            sort, window = self.sort()
-            text = (params.get("q") or "").strip()[:200]
-            if text:
-                qs = selectors.search_posts(qs, viewer=viewer, text=text)
-            elif params.get("community"):
-                community = selectors.community_for(
-                    network=self.network, viewer=viewer, pk=_uuid(params["community"])
-                )
-                qs = selectors.community_feed(
-                    qs, viewer=viewer, community=community, sort=sort, window=window
-                )
-            elif params.get("author"):
-                qs = selectors.author_feed(
-                    qs, viewer=viewer, author_id=_uuid(params["author"]), sort=sort, window=window
-                )
-            elif params.get("tag"):
-                tag = Tag.objects.filter(network=self.network, slug=params["tag"].lower()[:50]).first()
-                if tag is None:
-                    return qs.none()
-                qs = selectors.tag_feed(qs, viewer=viewer, tag_id=tag.pk, sort=sort, window=window)
-            else:
-                qs = selectors.network_feed(qs, viewer=viewer, sort=sort, window=window)
-            return self.finish(qs)
-        return self.finish(selectors.visible_posts(qs, viewer=viewer))
+        return self.finish(selectors.visible_posts(qs, viewer=self.request.user))
+
+    def listing(self, reader: reads.Reader) -> reads.Listing | None:
+        """The list's query: a search (``q``), a community's, an author's, a tag's roots, or all."""
+        params = self.request.query_params
+        sort, window = self.sort()
+        text = (params.get("q") or "").strip()[:200]
+        if text:
+            return reads.search(reader, text=text)
+        if params.get("community"):
+            pk = _uuid(params["community"])
+            community = reads.community(reader.network_id, pk) if reader.network_id is not None else None
+            if community is None or not can_view(self.request.user, community):
+                raise NotFound()
+            return reads.roots(reader, sort=sort, window=window, community_checked=True, community=pk)
+        if params.get("author"):
+            return reads.roots(reader, sort=sort, window=window, author=_uuid(params["author"]))
+        if params.get("tag"):
+            tag = reads.tag(reader.network_id, params["tag"].lower()[:50])
+            if tag is None:
+                return None
+            return reads.roots(reader, sort=sort, window=window, tag=tag[0])
+        return reads.roots(reader, sort=sort, window=window)
 
     def _read(self, post: Post, *, code: int = status.HTTP_200_OK) -> Response:
         post = self.finish(Post.objects.filter(pk=post.pk)).get()
@@ -152,7 +161,8 @@ class PostViewSet(_PostListBase, mixins.RetrieveModelMixin):
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
+        reader = reads.Reader.of(request)
+        return self.lean_list(reader, self.listing(reader))
 
     @extend_schema(request=s.PostCreateSerializer, responses={201: s.PostSerializer})
     def create(self, request: Request) -> Response:
@@ -181,16 +191,14 @@ class PostViewSet(_PostListBase, mixins.RetrieveModelMixin):
     @action(detail=True, methods=["get"])
     def thread(self, request: Request, pk: str | None = None) -> Response:
         """Every reply in this post's thread, oldest first (tombstones keep their place)."""
-        # the scoped row without the list prefetches: only its thread root is needed
-        post = self.get_queryset().prefetch_related(None).filter(pk=_uuid(pk)).first()
-        if post is None:
+        # the post as get_queryset scopes it (network, org policy, visibility): only its root is needed;
+        # the policy's object check passes on any row that scoping kept
+        reader = reads.Reader.of(request)
+        found = reads.visible_post(reader, _uuid(pk))
+        if found is None:
             raise NotFound()
-        self.check_object_permissions(request, post)
-        root = post.thread_root if post.thread_root_id else post
-        qs = selectors.visible_posts(Post.objects.filter(network=self.network), viewer=request.user)
-        qs = self.finish(selectors.thread(qs, viewer=request.user, root=root))
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        post_id, root_id = found
+        return self.lean_list(reader, reads.thread(reader, root_id=root_id or post_id))
 
     @extend_schema(request=s.ReplyCreateSerializer, responses={201: s.PostSerializer})
     @action(detail=True, methods=["post"])
@@ -301,15 +309,11 @@ class TagPostsViewSet(_PostListBase):
 
     allow_anonymous = True
 
-    def scope_queryset(self, qs: QuerySet[Post]) -> QuerySet[Post]:
-        tag = Tag.objects.filter(network=self.network, slug=self.kwargs["slug"].lower()[:50]).first()
-        if tag is None or (tag.is_blocked and not is_network_moderator(self.request.user)):
-            raise NotFound()
-        sort, window = self.sort()
-        return self.finish(
-            selectors.tag_feed(qs, viewer=self.request.user, tag_id=tag.pk, sort=sort, window=window)
-        )
-
     @extend_schema(parameters=SORT_PARAMS)
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
+        reader = reads.Reader.of(request)
+        tag = reads.tag(reader.network_id, self.kwargs["slug"].lower()[:50])
+        if tag is None or (tag[1] and not is_network_moderator(request.user)):
+            raise NotFound()
+        sort, window = self.sort()
+        return self.lean_list(reader, reads.roots(reader, sort=sort, window=window, tag=tag[0]))

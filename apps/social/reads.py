@@ -1,0 +1,639 @@
+# ruff: noqa: S608 — the SQL below is assembled from constant fragments; every value is a parameter
+"""The lean read path of every post list: ONE SQL statement per page, plain dicts out.
+
+``selectors`` keeps the ORM querysets (a post's detail, writes, the admin);
+the lists — home, network, community, author, tag, thread and search — read
+here instead, because at 1M posts the ORM cost more than the query did
+(README, Social → Benchmark): compiling four statements, instantiating the
+select_related models and three prefetch levels, building the Q trees.
+
+* **The viewer's graph** (``viewer_graph``): followed users, organizations and
+  communities, joined communities, blocked users and moderated communities —
+  one statement on a miss, cached in Redis under a per-user generation token.
+  Every write of a ``Follow``, ``Block`` or ``CommunityMember`` row replaces
+  the token (``forget_graph``, from the model signals in ``receivers``: the
+  services, cascades and any ORM write) at once and again on commit, so a
+  cached graph is never read after the write that changed it. The sets go
+  into the page query as literal arrays (``= ANY(%s::uuid[])``), not
+  subqueries: the home feed's OR of sources is cheap to plan.
+* **The page** (``fetch_page``): the rows of one keyset page with only the
+  columns the API shows, the author, organization and community joined, the
+  tags, media and the viewer's reactions folded in as array / JSON
+  subqueries — one statement whatever the page size.
+* **Search** ranks with ``ts_rank`` only the newest ``SEARCH_CANDIDATES``
+  visible matches (the GIN index finds them, a top-N by id keeps the newest);
+  ranking every match of a common word cost ~400 ms at 1M posts.
+* **The output** (``render``) is exactly ``PostSerializer``'s (tested).
+
+Visibility is the SQL form of ``selectors.visible_posts_q`` and the
+organization policy's ``restrict_queryset`` (both tested through the API).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rest_framework.exceptions import NotFound as DRFNotFound
+from rest_framework.utils.urls import replace_query_param
+
+from apps.accounts.models import User
+from apps.core.ids import uuid7_floor
+from apps.core.models import Upload
+from apps.core.redis import get_redis
+from apps.organizations.models import Organization
+
+from .models import (
+    Block,
+    Community,
+    CommunityMember,
+    Follow,
+    Post,
+    PostMedia,
+    PostReaction,
+    PostTag,
+    Tag,
+)
+from .permissions import is_authenticated, is_network_moderator
+from .selectors import SORTS, TOP_WINDOWS
+
+log = logging.getLogger(__name__)
+
+#: search ranks the newest this many visible matches (a page holds at most 200)
+SEARCH_CANDIDATES = 1000
+GRAPH_TTL = 600  # seconds a cached graph lives (a lost invalidation heals by then)
+GEN_TTL = 2 * 86400
+
+_POST = Post._meta.db_table
+_USER = User._meta.db_table
+_ORG = Organization._meta.db_table
+_COMMUNITY = Community._meta.db_table
+_MEMBER = CommunityMember._meta.db_table
+_FOLLOW = Follow._meta.db_table
+_BLOCK = Block._meta.db_table
+_TAG = Tag._meta.db_table
+_POSTTAG = PostTag._meta.db_table
+_MEDIA = PostMedia._meta.db_table
+_REACTION = PostReaction._meta.db_table
+_UPLOAD = Upload._meta.db_table
+_UPLOAD_STORAGE = Upload._meta.get_field("file").storage
+
+
+# --- the viewer's graph -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """The viewer's own edges, as id strings."""
+
+    users: list[str] = field(default_factory=list)  # followed users
+    organizations: list[str] = field(default_factory=list)  # followed organizations
+    communities: list[str] = field(default_factory=list)  # followed communities
+    joined: list[str] = field(default_factory=list)  # active memberships
+    blocked: list[str] = field(default_factory=list)
+    moderated: list[str] = field(default_factory=list)  # active moderator or owner rows
+
+    def as_list(self) -> list[list[str]]:
+        return [self.users, self.organizations, self.communities, self.joined, self.blocked, self.moderated]
+
+
+EMPTY_GRAPH = Graph()
+
+_GRAPH_SQL = f"""SELECT
+ ARRAY(SELECT followee_user_id::text FROM {_FOLLOW}
+       WHERE follower_id = %(u)s AND followee_user_id IS NOT NULL),
+ ARRAY(SELECT followee_organization_id::text FROM {_FOLLOW}
+       WHERE follower_id = %(u)s AND followee_organization_id IS NOT NULL),
+ ARRAY(SELECT followee_community_id::text FROM {_FOLLOW}
+       WHERE follower_id = %(u)s AND followee_community_id IS NOT NULL),
+ ARRAY(SELECT community_id::text FROM {_MEMBER} WHERE user_id = %(u)s AND status = 'active'),
+ ARRAY(SELECT blocked_id::text FROM {_BLOCK} WHERE blocker_id = %(u)s),
+ ARRAY(SELECT community_id::text FROM {_MEMBER}
+       WHERE user_id = %(u)s AND status = 'active' AND role IN ('moderator', 'owner'))"""
+
+
+def _gen_key(user_id: Any) -> str:
+    return f"social:graph-gen:{user_id}"
+
+
+def _graph_key(user_id: Any) -> str:
+    return f"social:graph:{user_id}"
+
+
+def load_graph(user_id: Any) -> Graph:
+    """The graph from the database (one statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_GRAPH_SQL, {"u": user_id})
+        row = cursor.fetchone()
+    return Graph(*(list(ids) for ids in row))
+
+
+def viewer_graph(viewer: Any) -> Graph:
+    """The viewer's graph: one Redis round trip when cached, else one statement (then cached)."""
+    if not is_authenticated(viewer):
+        return EMPTY_GRAPH
+    uid = str(viewer.pk)
+    gen_key, graph_key = _gen_key(uid), _graph_key(uid)
+    try:
+        redis = get_redis()
+        gen, blob = redis.mget(gen_key, graph_key)
+        if gen is not None and blob is not None:
+            data = json.loads(blob)
+            if data[0] == gen:
+                return Graph(*data[1:])
+        if gen is None:
+            # the token is read BEFORE the rows: a write committing in between replaces it,
+            # and what is stored below under the old token is never read
+            token = secrets.token_hex(8)
+            gen = token if redis.set(gen_key, token, nx=True, ex=GEN_TTL) else redis.get(gen_key)
+    except RedisError:
+        log.warning("social graph cache unavailable; reading the database", exc_info=True)
+        return load_graph(uid)
+    graph = load_graph(uid)
+    if gen is not None:
+        try:
+            redis.set(graph_key, json.dumps([gen, *graph.as_list()]), ex=GRAPH_TTL)
+        except RedisError:
+            log.warning("social graph cache unavailable", exc_info=True)
+    return graph
+
+
+def forget_graph(user_id: Any) -> None:
+    """The user's cached graph is stale: a new token now, and another once the transaction commits
+    (a reader between the two may cache the old rows under the first token)."""
+    if user_id is None:
+        return
+    key = _gen_key(user_id)
+
+    def bump() -> None:
+        try:
+            get_redis().set(key, secrets.token_hex(8), ex=GEN_TTL)
+        except RedisError:
+            log.warning("social graph cache: invalidation of %s failed", user_id, exc_info=True)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+# --- who reads ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Reader:
+    """The request as the page query needs it: network, viewer, graph, the org policy's verdict."""
+
+    network_id: Any
+    viewer_id: str | None
+    moderator: bool
+    graph: Graph
+    refused_orgs: list[str]
+    only_org: str | None
+
+    @classmethod
+    def of(cls, request: Any) -> Reader:
+        from apps.organizations.policy import request_verdict
+
+        viewer = request.user
+        network = getattr(request, "network", None)
+        authenticated = is_authenticated(viewer)
+        verdict = request_verdict(request)
+        return cls(
+            network_id=getattr(network, "pk", None),
+            viewer_id=str(viewer.pk) if authenticated else None,
+            moderator=is_network_moderator(viewer),
+            graph=viewer_graph(viewer) if authenticated else EMPTY_GRAPH,
+            refused_orgs=[str(pk) for pk in verdict.refusals],
+            only_org=str(verdict.only_organization_id) if verdict.only_organization_id is not None else None,
+        )
+
+    def moderates(self, community_id: str | None, community_owner_id: str | None) -> bool:
+        """``api.posts.moderation_scope``: network moderators; moderators/owners of the community."""
+        if self.moderator:
+            return True
+        if self.viewer_id is None or community_id is None:
+            return False
+        return community_id in self.graph.moderated or community_owner_id == self.viewer_id
+
+
+# --- the query ------------------------------------------------------------------------------
+
+
+@dataclass
+class Listing:
+    """One list: its conditions (SQL over ``p`` the post and ``c`` its community) and its order."""
+
+    where: list[str]
+    params: dict[str, Any]
+    order: str = "new"  # new | hot | top | thread | rank
+    joins: str = ""
+    text: str | None = None  # search
+
+    def add(self, sql: str, **params: Any) -> None:
+        self.where.append(sql)
+        self.params.update(params)
+
+
+#: the sort keys per order (``KeysetPagination``'s cursor keys) and their SQL
+_KEYS = {
+    "new": ["id"],
+    "hot": ["hot_rank", "id"],
+    "top": ["score", "id"],
+    "thread": ["id"],
+    "rank": ["rank", "id"],
+}
+_KEY_SQL = {"hot_rank": "p.hot_rank", "score": "p.score", "rank": "r.rank", "id": "p.id"}
+#: a cursor's first key as SQL: ts_rank is a real (float4), compared as one so the last row's value
+#: (printed shortest, read back as a double) is exact
+_KEY_PARAM = {"hot_rank": "%(after_key)s", "score": "%(after_key)s", "rank": "%(after_key)s::real"}
+ROOTS = "p.status = 'published' AND p.reply_to_id IS NULL"
+
+
+def base(reader: Reader) -> Listing | None:
+    """The network and the organization policy (``NetworkScopedViewSet.get_queryset``); None = no rows."""
+    if reader.network_id is None:  # fail closed, as get_queryset does
+        return None
+    listing = Listing(where=["p.network_id = %(network)s"], params={"network": reader.network_id})
+    if reader.refused_orgs:
+        listing.add(
+            "(c.owner_organization_id IS NULL OR NOT (c.owner_organization_id = ANY(%(refused)s::uuid[])))",
+            refused=reader.refused_orgs,
+        )
+    if reader.only_org is not None:
+        listing.add("(c.owner_organization_id IS NULL OR c.owner_organization_id = %(only_org)s)",
+                    only_org=reader.only_org)  # fmt: skip
+    return listing
+
+
+def add_visibility(listing: Listing, reader: Reader, *, community_checked: bool = False) -> None:
+    """``selectors.visible_posts_q``."""
+    if reader.viewer_id is None:
+        listing.add("p.visibility = 'public'")
+        if not community_checked:
+            listing.add("(p.community_id IS NULL OR c.visibility IN ('public', 'restricted'))")
+        return
+    if reader.moderator:
+        return
+    graph = reader.graph
+    listing.params["viewer"] = reader.viewer_id
+    if graph.users:
+        listing.add(
+            "(p.visibility <> 'followers' OR p.author_id = %(viewer)s OR p.author_id = ANY(%(fu)s::uuid[]))",
+            fu=graph.users,
+        )
+    else:
+        listing.add("(p.visibility <> 'followers' OR p.author_id = %(viewer)s)")
+    if not community_checked:
+        joined = " OR p.community_id = ANY(%(joined)s::uuid[])" if graph.joined else ""
+        listing.add(
+            "(p.community_id IS NULL OR c.visibility IN ('public', 'restricted')"
+            f"{joined} OR c.owner_user_id = %(viewer)s)",
+            **({"joined": graph.joined} if graph.joined else {}),
+        )
+
+
+def add_without_blocked(listing: Listing, reader: Reader) -> None:
+    if reader.graph.blocked:
+        listing.add("NOT (p.author_id = ANY(%(blocked)s::uuid[]))", blocked=reader.graph.blocked)
+
+
+def add_sort(listing: Listing, sort: str, window: str | None) -> None:
+    """``selectors._sorted``: the order, and for ``top`` its window as an id range."""
+    if sort not in SORTS:
+        sort = "new"
+    if sort == "top":
+        span = TOP_WINDOWS.get(window or "all")
+        if span is not None:  # UUIDv7 ids are time-ordered: the window is a pk range
+            listing.add("p.id >= %(since)s", since=uuid7_floor(timezone.now() - span))
+    listing.order = sort
+
+
+def home(reader: Reader, *, sort: str, window: str | None) -> Listing | None:
+    """``selectors.home_feed``: roots by followed users and orgs, in joined or followed communities,
+    and your own."""
+    listing = base(reader)
+    if listing is None:
+        return None
+    graph = reader.graph
+    listing.params["viewer"] = reader.viewer_id
+    sources = ["p.author_id = %(viewer)s"]
+    if graph.users:
+        sources.append("p.author_id = ANY(%(fu)s::uuid[])")
+        listing.params["fu"] = graph.users
+    if graph.organizations:
+        sources.append("p.owner_organization_id = ANY(%(fo)s::uuid[])")
+        listing.params["fo"] = graph.organizations
+    communities = sorted(set(graph.joined) | set(graph.communities))
+    if communities:
+        sources.append("p.community_id = ANY(%(fc)s::uuid[])")
+        listing.params["fc"] = communities
+    listing.add(ROOTS)
+    listing.add("(" + " OR ".join(sources) + ")")
+    add_visibility(listing, reader)
+    add_without_blocked(listing, reader)
+    add_sort(listing, sort, window)
+    return listing
+
+
+def roots(reader: Reader, *, sort: str, window: str | None, community_checked: bool = False,
+          **filters: Any) -> Listing | None:  # fmt: skip
+    """The network / community / author / tag feeds (``selectors.*_feed``)."""
+    listing = base(reader)
+    if listing is None:
+        return None
+    listing.add(ROOTS)
+    if "community" in filters:
+        listing.add("p.community_id = %(community)s", community=filters["community"])
+    if "author" in filters:
+        listing.add("p.author_id = %(author)s", author=filters["author"])
+    if "tag" in filters:
+        listing.joins = f" JOIN {_POSTTAG} pt ON pt.post_id = p.id AND pt.tag_id = %(tag)s"
+        listing.params["tag"] = filters["tag"]
+    add_visibility(listing, reader, community_checked=community_checked)
+    add_without_blocked(listing, reader)
+    add_sort(listing, sort, window)
+    return listing
+
+
+def thread(reader: Reader, *, root_id: Any) -> Listing | None:
+    """``selectors.thread`` over the visible posts: every reply of the root, oldest first."""
+    listing = base(reader)
+    if listing is None:
+        return None
+    listing.add("p.thread_root_id = %(root)s", root=root_id)
+    add_visibility(listing, reader)
+    add_without_blocked(listing, reader)
+    listing.order = "thread"
+    return listing
+
+
+def search(reader: Reader, *, text: str) -> Listing | None:
+    """``selectors.search_posts``: published posts matching ``text`` (websearch syntax), best first
+    among the newest ``SEARCH_CANDIDATES`` visible matches."""
+    listing = base(reader)
+    if listing is None:
+        return None
+    listing.add("p.status = 'published'")
+    listing.add("p.search_vector @@ websearch_to_tsquery('english', %(q)s)", q=text)
+    add_visibility(listing, reader)
+    add_without_blocked(listing, reader)
+    listing.order = "rank"
+    listing.text = text
+    return listing
+
+
+def visible_post(reader: Reader, pk: Any) -> tuple[str, str | None] | None:
+    """(id, thread_root_id) of a post the reader may open (the thread's lookup), else None."""
+    listing = base(reader)
+    if listing is None:
+        return None
+    listing.add("p.id = %(pk)s", pk=pk)
+    add_visibility(listing, reader)
+    sql = (
+        f"SELECT p.id::text, p.thread_root_id::text FROM {_POST} p "
+        f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id WHERE {' AND '.join(listing.where)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, listing.params)
+        return cursor.fetchone()
+
+
+def community(network_id: Any, pk: Any) -> Community | None:
+    """The community's access fields (for ``permissions.can_view``), one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, network_id, visibility, owner_user_id, owner_organization_id, archived_at "
+            f"FROM {_COMMUNITY} WHERE network_id = %s AND id = %s",
+            [network_id, pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Community(
+        id=row[0], network_id=row[1], visibility=row[2], owner_user_id=row[3],
+        owner_organization_id=row[4], archived_at=row[5],
+    )  # fmt: skip
+
+
+def tag(network_id: Any, slug: str) -> tuple[Any, bool] | None:
+    """(id, is_blocked) of the network's tag ``slug``, one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, is_blocked FROM {_TAG} WHERE network_id = %s AND slug = %s", [network_id, slug]
+        )
+        return cursor.fetchone()
+
+
+_COLUMNS = f"""p.id::text, p.author_id::text, u.handle, u.display_name, u.is_ai,
+ p.owner_organization_id::text, o.slug, o.name,
+ p.community_id::text, c.slug, c.name, c.visibility, c.owner_user_id::text,
+ p.reply_to_id::text, p.thread_root_id::text, p.body, p.body_html, p.visibility, p.status, p.hidden_reason,
+ p.locked_at, p.pinned_at, p.edited_at, p.deleted_at, p.created_at, p.reply_count, p.last_reply_at,
+ p.reaction_counts, p.score, p.mentioned_user_ids::text[],
+ ARRAY(SELECT t.slug FROM {_POSTTAG} pt2 JOIN {_TAG} t ON t.id = pt2.tag_id
+       WHERE pt2.post_id = p.id ORDER BY pt2.id),
+ (SELECT json_agg(json_build_array(m.id::text, m.kind, up.status, up.file, up.mime, m.width, m.height,
+                                   m.duration_ms, m.alt_text, m.position) ORDER BY m.position)
+  FROM {_MEDIA} m JOIN {_UPLOAD} up ON up.id = m.upload_id WHERE m.post_id = p.id),
+ {{reactions}}, p.hot_rank"""
+_JOINS = (
+    f"JOIN {_USER} u ON u.id = p.author_id "
+    f"LEFT JOIN {_ORG} o ON o.id = p.owner_organization_id "
+    f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
+)
+_MY_REACTIONS = f"ARRAY(SELECT r.kind FROM {_REACTION} r WHERE r.post_id = p.id AND r.user_id = %(viewer)s)"
+#: where each sort key sits in a row of ``_COLUMNS`` (search rows end with the rank)
+_KEY_COLUMN = {"id": 0, "score": 28, "hot_rank": 33, "rank": 34}
+
+
+def _cursor_filter(listing: Listing, values: list[Any]) -> str:
+    """The keyset condition after the cursor's row (``KeysetPagination``'s, in SQL)."""
+    op = ">" if listing.order == "thread" else "<"
+    listing.params["after_id"] = values[-1]
+    if len(values) == 1:
+        return f"p.id {op} %(after_id)s"
+    key = _KEYS[listing.order][0]
+    column, value = _KEY_SQL[key], _KEY_PARAM[key]
+    listing.params["after_key"] = values[0]
+    return f"{column} <= {value} AND ({column} < {value} OR p.id {op} %(after_id)s)"
+
+
+def fetch_page(listing: Listing, reader: Reader, *, cursor: list[Any] | None, size: int) -> list[tuple]:
+    """Up to ``size`` rows of the page after ``cursor`` (decoded keys), in the listing's order."""
+    params = dict(listing.params, size=size)
+    listing = Listing(where=list(listing.where), params=params, order=listing.order, joins=listing.joins,
+                      text=listing.text)  # fmt: skip
+    if reader.viewer_id is not None:
+        params["viewer"] = reader.viewer_id
+        columns = _COLUMNS.replace("{reactions}", _MY_REACTIONS)
+    else:
+        columns = _COLUMNS.replace("{reactions}", "'{}'::text[]")
+    if listing.order == "rank":
+        # the newest visible matches, then ts_rank over those only, then the page
+        params["candidates"] = SEARCH_CANDIDATES
+        after = f"WHERE {_cursor_filter(listing, cursor)}" if cursor else ""
+        sql = (
+            f"SELECT {columns}, r.rank FROM ("
+            " SELECT cand.id, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s)) AS rank FROM ("
+            f"  SELECT p.id FROM {_POST} p LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
+            f"  WHERE {' AND '.join(listing.where)} ORDER BY p.id DESC LIMIT %(candidates)s"
+            f" ) cand JOIN {_POST} cp ON cp.id = cand.id"
+            f") r JOIN {_POST} p ON p.id = r.id {_JOINS} {after} "
+            "ORDER BY r.rank DESC, p.id DESC LIMIT %(size)s"
+        )
+    else:
+        where = list(listing.where)
+        if cursor:
+            where.append(_cursor_filter(listing, cursor))
+        keys = _KEYS[listing.order]
+        direction = "ASC" if listing.order == "thread" else "DESC"
+        order = ", ".join(f"{_KEY_SQL[k]} {direction}" for k in keys)
+        sql = (
+            f"SELECT {columns} FROM {_POST} p {_JOINS}{listing.joins} "
+            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(size)s"
+        )
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        return db.fetchall()
+
+
+# --- cursors ------------------------------------------------------------------------------------
+
+
+def decode_cursor(raw: str | None, order: str) -> list[Any] | None:
+    """``KeysetPagination``'s cursor: the last row's keys (a bad one is a 404, as there)."""
+    if not raw:
+        return None
+    keys = _KEYS[order]
+    try:
+        values = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise ValueError
+        values[-1] = UUID(values[-1])
+        if len(keys) == 2 and (isinstance(values[0], bool) or not isinstance(values[0], int | float)):
+            raise ValueError
+    except (ValueError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DRFNotFound("Invalid cursor") from exc
+    return values
+
+
+def next_link(request: Any, order: str, row: Sequence[Any]) -> str:
+    """The ``next`` URL after ``row`` (the cursor ``KeysetPagination`` writes)."""
+    values = [row[_KEY_COLUMN[key]] for key in _KEYS[order]]
+    packed = json.dumps(values, default=str).encode()
+    cursor = base64.urlsafe_b64encode(packed).decode().rstrip("=")
+    return replace_query_param(request.build_absolute_uri(), "cursor", cursor)
+
+
+# --- the output ---------------------------------------------------------------------------------
+
+
+if settings.USE_TZ and settings.TIME_ZONE == "UTC":
+
+    def _iso(value: datetime | None) -> str | None:
+        """DRF's DateTimeField output (ISO 8601, UTC as ``Z``)."""
+        if value is None:
+            return None
+        text = value.astimezone(UTC).isoformat() if value.utcoffset() else value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+else:  # pragma: no cover - the project runs in UTC
+
+    def _iso(value: datetime | None) -> str | None:
+        from .api.serializers import _datetime
+
+        return _datetime(value)
+
+
+def _media_url(status: str, name: str) -> str | None:
+    """``apps.core.uploads.upload_url``."""
+    if status != "ready" or not name:
+        return None
+    return _UPLOAD_STORAGE.url(name)
+
+
+def render(rows: list[tuple], reader: Reader) -> list[dict[str, Any]]:
+    """The page as ``PostSerializer`` writes it (a tombstone keeps its place without its content)."""
+    viewer_id = reader.viewer_id
+    out = []
+    for (
+        pk, author_id, handle, display_name, is_ai, org_id, org_slug, org_name,
+        community_id, community_slug, community_name, community_visibility, community_owner,
+        reply_to, thread_root, body, body_html, visibility, status, hidden_reason,
+        locked_at, pinned_at, edited_at, deleted_at, created_at, reply_count, last_reply_at,
+        reaction_counts, score, mentioned, tags, media, reactions, *_rest,
+    ) in rows:  # fmt: skip
+        if status == "published":
+            shown = True
+        elif status == "deleted":
+            shown = False
+        else:
+            shown = (viewer_id is not None and viewer_id == author_id) or reader.moderates(
+                community_id, community_owner
+            )
+        if isinstance(reaction_counts, str):
+            reaction_counts = json.loads(reaction_counts)
+        out.append({
+            "id": pk,
+            "author": {"id": author_id, "handle": handle, "display_name": display_name, "is_ai": is_ai},
+            "owner_organization": (
+                {"id": org_id, "slug": org_slug, "name": org_name} if org_id is not None else None
+            ),
+            "community": (
+                {"id": community_id, "slug": community_slug, "name": community_name,
+                 "visibility": community_visibility}
+                if community_id is not None else None
+            ),
+            "reply_to": reply_to,
+            "thread_root": thread_root,
+            "body": body if shown else "",
+            "body_html": body_html if shown else "",
+            "visibility": visibility,
+            "status": status,
+            "hidden_reason": hidden_reason,
+            "locked_at": _iso(locked_at),
+            "pinned_at": _iso(pinned_at),
+            "edited_at": _iso(edited_at),
+            "deleted_at": _iso(deleted_at),
+            "created_at": _iso(created_at),
+            "reply_count": reply_count,
+            "last_reply_at": _iso(last_reply_at),
+            "reaction_counts": reaction_counts,
+            "score": score,
+            "mentioned_user_ids": mentioned,
+            "media": [
+                {
+                    "id": m[0], "kind": m[1], "url": _media_url(m[2], m[3]), "mime": m[4],
+                    "width": m[5], "height": m[6], "duration_ms": m[7], "alt_text": m[8], "position": m[9],
+                }
+                for m in media
+            ] if shown and media else [],
+            "tags": tags,
+            "my_reactions": sorted(reactions),
+        })  # fmt: skip
+    return out
+
+
+def page(request: Any, listing: Listing | None, reader: Reader, *, size: int) -> dict[str, Any]:
+    """The response body of one keyset page: ``{"next", "previous", "results"}``."""
+    if listing is None:
+        return {"next": None, "previous": None, "results": []}
+    cursor = decode_cursor(request.query_params.get("cursor"), listing.order)
+    rows = fetch_page(listing, reader, cursor=cursor, size=size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    return {
+        "next": next_link(request, listing.order, rows[-1]) if more and rows else None,
+        "previous": None,
+        "results": render(rows, reader),
+    }
