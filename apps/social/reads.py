@@ -23,7 +23,10 @@ select_related models and three prefetch levels, building the Q trees.
 * **Search** ranks with ``ts_rank`` only the newest ``SEARCH_CANDIDATES``
   visible matches (the GIN index finds them, a top-N by id keeps the newest);
   ranking every match of a common word cost ~400 ms at 1M posts.
-* **The output** (``render``) is exactly ``PostSerializer``'s (tested).
+* **The output**: PostgreSQL writes each post's JSON (``json_build_object``, the
+  timestamps as DRF formats them); Python joins the rows and adds the media
+  URLs (the storage signs them) and the ``next`` link. The JSON equals
+  ``PostSerializer``'s (tested).
 
 Visibility is the SQL form of ``selectors.visible_posts_q`` and the
 organization policy's ``restrict_queryset`` (both tested through the API).
@@ -37,11 +40,9 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -434,26 +435,86 @@ def tag(network_id: Any, slug: str) -> tuple[Any, bool] | None:
         return cursor.fetchone()
 
 
-_COLUMNS = f"""p.id::text, p.author_id::text, u.handle, u.display_name, u.is_ai,
- p.owner_organization_id::text, o.slug, o.name,
- p.community_id::text, c.slug, c.name, c.visibility, c.owner_user_id::text,
- p.reply_to_id::text, p.thread_root_id::text, p.body, p.body_html, p.visibility, p.status, p.hidden_reason,
- p.locked_at, p.pinned_at, p.edited_at, p.deleted_at, p.created_at, p.reply_count, p.last_reply_at,
- p.reaction_counts, p.score, p.mentioned_user_ids::text[],
- ARRAY(SELECT t.slug FROM {_POSTTAG} pt2 JOIN {_TAG} t ON t.id = pt2.tag_id
-       WHERE pt2.post_id = p.id ORDER BY pt2.id),
- (SELECT json_agg(json_build_array(m.id::text, m.kind, up.status, up.file, up.mime, m.width, m.height,
-                                   m.duration_ms, m.alt_text, m.position) ORDER BY m.position)
-  FROM {_MEDIA} m JOIN {_UPLOAD} up ON up.id = m.upload_id WHERE m.post_id = p.id),
- {{reactions}}, p.hot_rank"""
+def _iso(column: str) -> str:
+    """SQL: DRF's DateTimeField output of a timestamptz (ISO 8601 in UTC, ``Z``, microseconds only
+    when there are any — ``datetime.isoformat``'s rule); NULL stays NULL."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {utc})::bigint"
+        f" %% 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || 'Z')"
+    )
+
+
+_MEDIA_JSON = (
+    f"COALESCE((SELECT json_agg(json_build_object('id', m.id, 'kind', m.kind, 'url', NULL, 'mime', up.mime,"
+    " 'width', m.width, 'height', m.height, 'duration_ms', m.duration_ms, 'alt_text', m.alt_text,"
+    f" 'position', m.position) ORDER BY m.position) FROM {_MEDIA} m JOIN {_UPLOAD} up ON up.id = m.upload_id"
+    " WHERE m.post_id = p.id), '[]'::json)"
+)
+#: the uploads behind the media (their URLs come from the storage, in Python)
+_MEDIA_FILES = (
+    f"(SELECT json_agg(json_build_array(up.status, up.file) ORDER BY m.position) FROM {_MEDIA} m"
+    f" JOIN {_UPLOAD} up ON up.id = m.upload_id WHERE m.post_id = p.id)"
+)
+#: one post as ``PostSerializer`` writes it, built by PostgreSQL ({shown}: may the viewer see its content)
+_POST_JSON = f"""json_build_object(
+ 'id', p.id,
+ 'author', json_build_object('id', p.author_id, 'handle', u.handle, 'display_name', u.display_name,
+                             'is_ai', u.is_ai),
+ 'owner_organization', CASE WHEN o.id IS NULL THEN NULL
+                            ELSE json_build_object('id', o.id, 'slug', o.slug, 'name', o.name) END,
+ 'community', CASE WHEN c.id IS NULL THEN NULL
+                   ELSE json_build_object('id', c.id, 'slug', c.slug, 'name', c.name, 'visibility', c.visibility) END,
+ 'reply_to', p.reply_to_id,
+ 'thread_root', p.thread_root_id,
+ 'body', CASE WHEN {{shown}} THEN p.body ELSE '' END,
+ 'body_html', CASE WHEN {{shown}} THEN p.body_html ELSE '' END,
+ 'visibility', p.visibility,
+ 'status', p.status,
+ 'hidden_reason', p.hidden_reason,
+ 'locked_at', {_iso("p.locked_at")},
+ 'pinned_at', {_iso("p.pinned_at")},
+ 'edited_at', {_iso("p.edited_at")},
+ 'deleted_at', {_iso("p.deleted_at")},
+ 'created_at', {_iso("p.created_at")},
+ 'reply_count', p.reply_count,
+ 'last_reply_at', {_iso("p.last_reply_at")},
+ 'reaction_counts', p.reaction_counts,
+ 'score', p.score,
+ 'mentioned_user_ids', p.mentioned_user_ids,
+ 'media', CASE WHEN {{shown}} THEN {_MEDIA_JSON} ELSE '[]'::json END,
+ 'tags', ARRAY(SELECT t.slug FROM {_POSTTAG} pt2 JOIN {_TAG} t ON t.id = pt2.tag_id
+               WHERE pt2.post_id = p.id ORDER BY pt2.id),
+ 'my_reactions', {{reactions}}
+)::text"""
+_COLUMNS = f"{_POST_JSON}, CASE WHEN {{shown}} THEN {_MEDIA_FILES} END, p.id::text, p.hot_rank, p.score"
 _JOINS = (
     f"JOIN {_USER} u ON u.id = p.author_id "
     f"LEFT JOIN {_ORG} o ON o.id = p.owner_organization_id "
     f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
 )
-_MY_REACTIONS = f"ARRAY(SELECT r.kind FROM {_REACTION} r WHERE r.post_id = p.id AND r.user_id = %(viewer)s)"
-#: where each sort key sits in a row of ``_COLUMNS`` (search rows end with the rank)
-_KEY_COLUMN = {"id": 0, "score": 28, "hot_rank": 33, "rank": 34}
+# sorted as Python sorts strings (code points)
+_MY_REACTIONS = (
+    f"ARRAY(SELECT r.kind FROM {_REACTION} r WHERE r.post_id = p.id AND r.user_id = %(viewer)s"
+    ' ORDER BY r.kind COLLATE "C")'
+)
+#: where each sort key sits in a row (search rows end with the rank)
+_KEY_COLUMN = {"id": 2, "hot_rank": 3, "score": 4, "rank": 5}
+
+
+def _shown(reader: Reader, params: dict[str, Any]) -> str:
+    """SQL: ``PostSerializer._shows_content`` — published; hidden only to its author and moderators."""
+    if reader.moderator:
+        who = "TRUE"
+    elif reader.viewer_id is None:
+        who = "FALSE"
+    else:
+        params["viewer"] = reader.viewer_id
+        who = "p.author_id = %(viewer)s OR c.owner_user_id = %(viewer)s"
+        if reader.graph.moderated:
+            params["moderated"] = reader.graph.moderated
+            who += " OR p.community_id = ANY(%(moderated)s::uuid[])"
+    return f"(p.status = 'published' OR (p.status <> 'deleted' AND ({who})))"
 
 
 def _cursor_filter(listing: Listing, values: list[Any]) -> str:
@@ -478,6 +539,7 @@ def fetch_page(listing: Listing, reader: Reader, *, cursor: list[Any] | None, si
         columns = _COLUMNS.replace("{reactions}", _MY_REACTIONS)
     else:
         columns = _COLUMNS.replace("{reactions}", "'{}'::text[]")
+    columns = columns.replace("{shown}", _shown(reader, params))
     if listing.order == "rank":
         # the newest visible matches, then ts_rank over those only, then the page
         params["candidates"] = SEARCH_CANDIDATES
@@ -538,23 +600,6 @@ def next_link(request: Any, order: str, row: Sequence[Any]) -> str:
 # --- the output ---------------------------------------------------------------------------------
 
 
-if settings.USE_TZ and settings.TIME_ZONE == "UTC":
-
-    def _iso(value: datetime | None) -> str | None:
-        """DRF's DateTimeField output (ISO 8601, UTC as ``Z``)."""
-        if value is None:
-            return None
-        text = value.astimezone(UTC).isoformat() if value.utcoffset() else value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-else:  # pragma: no cover - the project runs in UTC
-
-    def _iso(value: datetime | None) -> str | None:
-        from .api.serializers import _datetime
-
-        return _datetime(value)
-
-
 def _media_url(status: str, name: str) -> str | None:
     """``apps.core.uploads.upload_url``."""
     if status != "ready" or not name:
@@ -562,78 +607,23 @@ def _media_url(status: str, name: str) -> str | None:
     return _UPLOAD_STORAGE.url(name)
 
 
-def render(rows: list[tuple], reader: Reader) -> list[dict[str, Any]]:
-    """The page as ``PostSerializer`` writes it (a tombstone keeps its place without its content)."""
-    viewer_id = reader.viewer_id
-    out = []
-    for (
-        pk, author_id, handle, display_name, is_ai, org_id, org_slug, org_name,
-        community_id, community_slug, community_name, community_visibility, community_owner,
-        reply_to, thread_root, body, body_html, visibility, status, hidden_reason,
-        locked_at, pinned_at, edited_at, deleted_at, created_at, reply_count, last_reply_at,
-        reaction_counts, score, mentioned, tags, media, reactions, *_rest,
-    ) in rows:  # fmt: skip
-        if status == "published":
-            shown = True
-        elif status == "deleted":
-            shown = False
-        else:
-            shown = (viewer_id is not None and viewer_id == author_id) or reader.moderates(
-                community_id, community_owner
-            )
-        if isinstance(reaction_counts, str):
-            reaction_counts = json.loads(reaction_counts)
-        out.append({
-            "id": pk,
-            "author": {"id": author_id, "handle": handle, "display_name": display_name, "is_ai": is_ai},
-            "owner_organization": (
-                {"id": org_id, "slug": org_slug, "name": org_name} if org_id is not None else None
-            ),
-            "community": (
-                {"id": community_id, "slug": community_slug, "name": community_name,
-                 "visibility": community_visibility}
-                if community_id is not None else None
-            ),
-            "reply_to": reply_to,
-            "thread_root": thread_root,
-            "body": body if shown else "",
-            "body_html": body_html if shown else "",
-            "visibility": visibility,
-            "status": status,
-            "hidden_reason": hidden_reason,
-            "locked_at": _iso(locked_at),
-            "pinned_at": _iso(pinned_at),
-            "edited_at": _iso(edited_at),
-            "deleted_at": _iso(deleted_at),
-            "created_at": _iso(created_at),
-            "reply_count": reply_count,
-            "last_reply_at": _iso(last_reply_at),
-            "reaction_counts": reaction_counts,
-            "score": score,
-            "mentioned_user_ids": mentioned,
-            "media": [
-                {
-                    "id": m[0], "kind": m[1], "url": _media_url(m[2], m[3]), "mime": m[4],
-                    "width": m[5], "height": m[6], "duration_ms": m[7], "alt_text": m[8], "position": m[9],
-                }
-                for m in media
-            ] if shown and media else [],
-            "tags": tags,
-            "my_reactions": sorted(reactions),
-        })  # fmt: skip
-    return out
+def _with_media_urls(post_json: str, files: list[list[str]]) -> str:
+    """A post's JSON with its media URLs (the storage writes them: signed, per file)."""
+    post = json.loads(post_json)
+    for item, (status, name) in zip(post["media"], files, strict=True):
+        item["url"] = _media_url(status, name)
+    return json.dumps(post, ensure_ascii=False, separators=(",", ":"))
 
 
-def page(request: Any, listing: Listing | None, reader: Reader, *, size: int) -> dict[str, Any]:
-    """The response body of one keyset page: ``{"next", "previous", "results"}``."""
+def page_json(request: Any, listing: Listing | None, reader: Reader, *, size: int) -> str:
+    """The response body of one keyset page, ``{"next", "previous", "results"}``, as JSON text:
+    PostgreSQL wrote every post; Python adds media URLs and the ``next`` link."""
     if listing is None:
-        return {"next": None, "previous": None, "results": []}
+        return '{"next":null,"previous":null,"results":[]}'
     cursor = decode_cursor(request.query_params.get("cursor"), listing.order)
     rows = fetch_page(listing, reader, cursor=cursor, size=size + 1)
     more = len(rows) > size
     rows = rows[:size]
-    return {
-        "next": next_link(request, listing.order, rows[-1]) if more and rows else None,
-        "previous": None,
-        "results": render(rows, reader),
-    }
+    link = next_link(request, listing.order, rows[-1]) if more and rows else None
+    posts = ",".join(row[0] if row[1] is None else _with_media_urls(row[0], row[1]) for row in rows)
+    return f'{{"next":{json.dumps(link)},"previous":null,"results":[{posts}]}}'

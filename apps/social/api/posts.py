@@ -10,14 +10,17 @@ A single post (read, and the answers of writes) goes through the ORM and
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -94,9 +97,13 @@ class _PostListBase(NetworkScopedViewSet, mixins.ListModelMixin):
             return paginator.page_size
         return max(1, min(size, paginator.max_page_size))
 
-    def lean_list(self, reader: reads.Reader, listing: reads.Listing | None) -> Response:
-        """One keyset page of ``listing`` (None: no rows) through the lean read path."""
-        return Response(reads.page(self.request, listing, reader, size=self.page_size()))
+    def lean_list(self, reader: reads.Reader, listing: reads.Listing | None) -> HttpResponse:
+        """One keyset page of ``listing`` (None: no rows) through the lean read path: the JSON
+        PostgreSQL wrote, sent as it is (another negotiated renderer gets the parsed data)."""
+        body = reads.page_json(self.request, listing, reader, size=self.page_size())
+        if isinstance(getattr(self.request, "accepted_renderer", None), JSONRenderer):
+            return HttpResponse(body.encode(), content_type="application/json")
+        return Response(json.loads(body))
 
 
 @extend_schema(tags=["social"])
