@@ -29,15 +29,11 @@ def _sync_projects_of_org(organization_id: Any) -> None:
 
 
 def org_member_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    organization_id, user_id = instance.organization_id, instance.user_id
+    organization_id = instance.organization_id
 
     def sync() -> None:
-        # the person's cached security state first: the sockets joining the org's channels below
-        # are judged by the org's policy (the organizations service drops it too, but after us)
-        if user_id is not None:
-            from apps.accounts.selectors import forget_security_state
-
-            forget_security_state(user_id)
+        # the sockets joining the org's channels are judged by the org's policy against the
+        # member's security state, which apps.organizations.receivers already dropped on commit
         _sync_projects_of_org(organization_id)
 
     transaction.on_commit(sync)

@@ -213,6 +213,21 @@ def test_membership_changes_refresh_the_cached_2fa_requirement(
     assert security_state(outsider)["requires_2fa"] is False
 
 
+def test_any_write_of_a_member_row_refreshes_the_cached_2fa_requirement(
+    org, outsider, django_capture_on_commit_callbacks
+):
+    # not only the services: the admin, a fixture or a factory writing the row directly
+    org.security_policy.require_2fa = True
+    org.security_policy.save()
+    assert security_state(outsider)["requires_2fa"] is False  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        row = OrganizationMemberFactory(organization=org, user=outsider, role="viewer")
+    assert security_state(outsider)["requires_2fa"] is True
+    with django_capture_on_commit_callbacks(execute=True):
+        row.delete()
+    assert security_state(outsider)["requires_2fa"] is False
+
+
 def test_domain_policy_applies_when_adding_by_id(org, user, network):
     org.security_policy.allowed_email_domains = ["acme.example"]
     org.security_policy.save()

@@ -28,7 +28,6 @@ from ..models import Organization, OrganizationMember
 from ._base import (
     domain_allowed,
     ensure_live,
-    forget_security_state_on_commit,
     lock,
     org_settings,
     require,
@@ -138,7 +137,6 @@ def add_member(
         data={"user": str(user.pk), "role": role, "is_ai": bool(user.is_ai)},
         via=via,
     )
-    forget_security_state_on_commit([user.pk])
     return member
 
 
@@ -299,7 +297,6 @@ def accept_invitation(*, user: Any, token: str, via: AuditContext | None = None)
         via=via,
     )
     _close_invitation_item(invitation.pk, "done")
-    forget_security_state_on_commit([user.pk])
     return invitation
 
 
@@ -385,8 +382,6 @@ def remove_member(
     )
     if invited:
         _close_invitation_item(member.pk, "dismissed")
-    if row.user_id:
-        forget_security_state_on_commit([row.user_id])
 
 
 @transaction.atomic
@@ -412,7 +407,6 @@ def leave_organization(*, actor: Any, organization: Organization, via: AuditCont
         data={"user": str(actor.pk), "role": row.role},
         via=via,
     )
-    forget_security_state_on_commit([actor.pk])
 
 
 def expire_invitations(*, now: datetime | None = None, batch_size: int = 500) -> int:
