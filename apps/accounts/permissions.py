@@ -60,6 +60,18 @@ def session_refusal(user, session, *, is_api_key: bool = False) -> str | None:
     return None if selectors.session_passed_mfa(user, session) else "mfa_required"
 
 
+def enrolment_refusal(user, *, is_api_key: bool = False) -> str | None:
+    """``mfa_enrolment_required`` when the network or an organization requires 2FA of a person without it.
+
+    The API (``TwoFactorEnrolmentPolicy``, outside ``mfa_exempt`` views) and the
+    WebSocket connect apply it; API keys and agents have no second factor.
+    """
+    if is_api_key or user.is_ai:
+        return None
+    state = selectors.security_state(user)
+    return "mfa_enrolment_required" if state["requires_2fa"] and not state["has_2fa"] else None
+
+
 class AccountInGoodStanding(permissions.BasePermission):
     """Suspended, deleted or disabled principals reach nothing."""
 
@@ -100,6 +112,6 @@ class TwoFactorEnrolmentPolicy(permissions.BasePermission):
             raise MfaRequired()
         if getattr(view, "mfa_exempt", False):
             return True
-        if state["requires_2fa"] and not state["has_2fa"]:
+        if enrolment_refusal(user):
             raise MfaEnrolmentRequired()
         return True

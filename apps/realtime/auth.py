@@ -5,7 +5,9 @@ is later revoked (or signed out) is closed through the ``session.<key>`` group.
 A principal the API would refuse is refused here too (the scope stays
 anonymous, ``scope["auth_refusal"]`` says why): a suspended or deleted account, a disabled agent, a
 network that is not active, a person's session that has not passed its
-second factor (``apps.accounts.permissions.account_refusal`` / ``session_refusal``). A ticket
+second factor, a person whose network or organization requires 2FA they have not
+enrolled (``apps.accounts.permissions.account_refusal`` / ``session_refusal`` /
+``enrolment_refusal``, the API's rules). A ticket
 (``apps.realtime.tickets``) is redeemed once; an unknown, reused or expired
 one leaves the socket anonymous (refused), whatever cookie comes with it. A
 ticket issued to an API key needs the key to be still active at connect.
@@ -66,7 +68,7 @@ def _ticket_principal(ticket: str):
 def _refusal(user, session_key: str | None, session, *, is_api_key: bool) -> str | None:
     from django.contrib.sessions.backends.cached_db import SessionStore
 
-    from apps.accounts.permissions import account_refusal, session_refusal
+    from apps.accounts.permissions import account_refusal, enrolment_refusal, session_refusal
 
     refusal = account_refusal(user)
     if refusal:
@@ -75,7 +77,9 @@ def _refusal(user, session_key: str | None, session, *, is_api_key: bool) -> str
         return "network_suspended"
     if session is None and session_key:
         session = SessionStore(session_key)
-    return session_refusal(user, session, is_api_key=is_api_key)
+    return session_refusal(user, session, is_api_key=is_api_key) or enrolment_refusal(
+        user, is_api_key=is_api_key
+    )
 
 
 async def _admit(scope, user, session_key: str | None, session, *, is_api_key: bool = False) -> None:

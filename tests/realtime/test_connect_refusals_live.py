@@ -1,7 +1,7 @@
 """The socket obeys the same walls as the API (issue 7 §7), on a real uvicorn server.
 
-Connect refuses a half-authenticated session, a suspended account and a
-suspended network; signing out through allauth (browser and app) closes
+Connect refuses a half-authenticated session, a person who has not enrolled the
+2FA their network requires, a suspended account and a suspended network; signing out through allauth (browser and app) closes
 that session's sockets like a revocation.
 """
 
@@ -14,11 +14,13 @@ import pytest
 import websockets
 from django.test import Client
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User
+from apps.accounts.selectors import forget_security_state
 from apps.networks.models import Network
 from tests.accounts.factories import PASSWORD, UserFactory
-from tests.accounts.helpers import enable_totp
+from tests.accounts.helpers import enable_totp, totp_code
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -56,6 +58,21 @@ def test_connect_refuses_a_session_without_its_second_factor(live_asgi, network)
     client = Client()
     client.force_login(user)  # signed in, the second factor never passed
     assert _refused(f"{live_asgi.ws_url}/ws/", client.cookies["sessionid"].value)
+
+
+def test_connect_refuses_a_person_who_has_not_enrolled_the_required_2fa(live_asgi, network):
+    network.settings = {**network.settings, "require_2fa": True}
+    network.save(update_fields=["settings"])
+    user = UserFactory(network=network)
+    forget_security_state(user.pk)
+    client = _signed_in(user)
+    cookie = client.cookies["sessionid"].value
+    assert _refused(f"{live_asgi.ws_url}/ws/", cookie)  # the API's 403 mfa_enrolment_required
+    # enrolling through the API (mfa_exempt) opens the socket as it opens the API
+    assert client.post("/api/v1/account/2fa/totp/").status_code == 201
+    device = TOTPDevice.objects.get(user=user)
+    assert client.post("/api/v1/account/2fa/totp/confirm/", {"code": totp_code(device)}).status_code == 200
+    assert not _refused(f"{live_asgi.ws_url}/ws/", client.cookies["sessionid"].value)
 
 
 def test_a_refused_socket_never_reads_the_channel_layer(live_asgi, network):
