@@ -29,6 +29,7 @@ then flushed together (a mention of 1,000 members is one INSERT):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -79,7 +80,7 @@ class _Merged:
     last: Event
     actor_ids: list[Any]  # distinct, newest first
     actor: Any  # the newest actor's object, when the caller passed one
-    data: dict[str, Any]
+    data: dict[str, Any] | None  # merged data of several events; None: the lone event's own text
     target_url: str
     requires_action: bool
     notify: bool
@@ -92,26 +93,27 @@ class _Merged:
 def _merge(events: list[Event]) -> list[_Merged]:
     merged: dict[tuple, _Merged] = {}
     for ev in events:
-        data = json.loads(ev.data)
         row = merged.get(ev.key)
         if row is None:
             merged[ev.key] = _Merged(
                 last=ev,
                 actor_ids=[ev.actor_id] if ev.actor_id is not None else [],
                 actor=ev.actor,
-                data=data,
+                data=None,  # a lone event's JSON text goes to the statement as it is
                 target_url=ev.target_url,
                 requires_action=ev.requires_action,
                 notify=ev.notify,
             )
             continue
+        if row.data is None:
+            row.data = json.loads(row.last.data)
         row.last = ev
         if ev.actor_id is not None:
             if ev.actor_id in row.actor_ids:
                 row.actor_ids.remove(ev.actor_id)
             row.actor_ids.insert(0, ev.actor_id)
             row.actor = ev.actor
-        row.data.update(data)
+        row.data.update(json.loads(ev.data))
         row.target_url = ev.target_url or row.target_url
         row.requires_action = row.requires_action or ev.requires_action
         row.notify = row.notify or ev.notify
@@ -155,21 +157,27 @@ def _tables() -> dict[str, str]:
 #: the events travel as one array per column (14 parameters at any batch size: no statement text
 #: that grows with the batch for the driver to build and the server to parse); actor ids and data
 #: as text, cast per row
-_EV_FROM = (
-    "unnest(%s::int[], %s::uuid[], %s::uuid[], %s::varchar[], %s::varchar[], %s::uuid[], %s::text[], "
+_EV_MANY = (
+    "SELECT x.ord, x.id, x.recipient_id, x.kind, x.target_type, x.target_id, x.actor_ids::uuid[] AS actor_ids, "
+    "x.title, x.body, x.target_url, x.data::jsonb AS data, x.requires_action, x.in_app_default, x.in_app_locked "
+    "FROM unnest(%s::int[], %s::uuid[], %s::uuid[], %s::varchar[], %s::varchar[], %s::uuid[], %s::text[], "
     "%s::varchar[], %s::text[], %s::varchar[], %s::text[], %s::boolean[], %s::boolean[], %s::boolean[]) "
     "AS x(ord, id, recipient_id, kind, target_type, target_id, actor_ids, title, body, target_url, data, "
     "requires_action, in_app_default, in_app_locked)"
 )
 
+#: one event (a reaction, a reply: the hot path) as 14 scalars: no array to build on either side, and the
+#: statement text stays under psycopg's cache limit (4,096 characters: its placeholder parsing is cached)
+_EV_ONE = (
+    "SELECT 0 AS ord, %s::uuid AS id, %s::uuid AS recipient_id, %s::varchar AS kind, %s::varchar AS target_type, "
+    "%s::uuid AS target_id, %s::uuid[] AS actor_ids, %s::text AS title, %s::text AS body, "
+    "%s::varchar AS target_url, %s::jsonb AS data, %s::boolean AS requires_action, "
+    "%s::boolean AS in_app_default, %s::boolean AS in_app_locked"
+)
+
 _UPSERT = """
 WITH p AS (SELECT %s::timestamptz AS now),
-ev AS MATERIALIZED (
-    SELECT x.ord, x.id, x.recipient_id, x.kind, x.target_type, x.target_id, x.actor_ids::uuid[] AS actor_ids,
-        x.title, x.body, x.target_url, x.data::jsonb AS data, x.requires_action, x.in_app_default,
-        x.in_app_locked
-    FROM {ev_from}
-),
+ev AS MATERIALIZED ({ev}),
 rc AS (
     SELECT u.id, u.network_id, u.email, u.is_active, s.notification_choices AS choices, s.timezone,
            s.quiet_start, s.quiet_end, s.email_digest
@@ -227,90 +235,120 @@ up AS (
         action_state = CASE WHEN EXCLUDED.requires_action THEN 'pending' ELSE i.action_state END,
         last_event_at = EXCLUDED.last_event_at,
         updated_at = EXCLUDED.updated_at
-    RETURNING i.id, i.recipient_id, (i.xmax = 0) AS inserted, i.kind, i.actor_id, i.actor_count, i.actor_ids,
-        i.target_type, i.target_id, i.title, i.body, i.target_url, i.data, i.read_at, i.archived_at,
-        i.snoozed_until, i.requires_action, i.action_state, i.last_event_at, i.created_at, i.network_id
+    RETURNING {returning}
 )
-SELECT up.*, prev.counted,
-    rc.email, rc.is_active, rc.choices, rc.timezone, rc.quiet_start, rc.quiet_end, rc.email_digest
+SELECT up.*, prev.counted, rc.email, rc.is_active, rc.choices, rc.timezone, rc.quiet_start, rc.quiet_end,
+    rc.email_digest
 FROM up JOIN rc ON rc.id = up.recipient_id LEFT JOIN prev ON prev.id = up.id
 """
+
+#: the item's columns as the statement returns them (read by position, see ``Delivered``)
+_ITEM_COLUMNS = (
+    "id", "recipient_id", "kind", "actor_id", "actor_count", "actor_ids", "target_type", "target_id", "title",
+    "body", "target_url", "data", "read_at", "archived_at", "snoozed_until", "requires_action", "action_state",
+    "last_event_at", "created_at", "network_id",
+)  # fmt: skip
+#: then whether it was inserted; the final SELECT adds the prior state and the recipient's settings
+_RETURNING = ", ".join(f"i.{c}" for c in _ITEM_COLUMNS) + ", (i.xmax = 0) AS inserted"
+_N_ITEM = len(_ITEM_COLUMNS)
+
+
+@functools.cache
+def _statement(one: bool) -> str:
+    """The upsert's text, built once per process (identifiers from model metadata), whitespace collapsed."""
+    from .models import ACTOR_IDS_KEPT
+
+    sql = _UPSERT.format(
+        ev=_EV_ONE if one else _EV_MANY, kept=ACTOR_IDS_KEPT, returning=_RETURNING, **_tables()
+    )
+    return " ".join(sql.split())
+
 
 #: events per statement (bounds the statement's memory and lock set)
 _CHUNK = 2000
 
 
-@dataclass(slots=True)
 class Delivered:
-    item: InboxItem
-    recipient: Recipient
-    became_unread: bool
-    event: _Merged
+    """One written row: its ids and prior state at once; the item and the recipient's settings built
+    only when something needs them (a notice, a live socket). A repeat of an item still unread for a
+    recipient without a socket (every reaction of a storm but the first) builds neither."""
+
+    __slots__ = ("_item", "_recipient", "became_unread", "event", "item_id", "now", "recipient_id", "row")
+
+    def __init__(self, row: tuple, event: _Merged, now: datetime) -> None:
+        self.row = row
+        self.event = event
+        self.now = now
+        self.item_id = row[0]
+        self.recipient_id = row[1]
+        inserted, counted = row[_N_ITEM], row[_N_ITEM + 1]
+        # counted before: a prior unread row; none but not inserted = inserted concurrently (unread)
+        self.became_unread = not (counted if counted is not None else not inserted)
+        self._item: InboxItem | None = None
+        self._recipient: Recipient | None = None
+
+    @property
+    def item(self) -> InboxItem:
+        if self._item is None:
+            values = dict(zip(_ITEM_COLUMNS, self.row, strict=False))
+            data = values["data"]
+            values["data"] = json.loads(data) if isinstance(data, str) else data
+            values["actor_ids"] = list(values["actor_ids"] or [])
+            self._item = InboxItem(**values, updated_at=self.now)
+        return self._item
+
+    @property
+    def recipient(self) -> Recipient:
+        if self._recipient is None:
+            email, is_active, choices, tz, quiet_start, quiet_end, digest = self.row[_N_ITEM + 2 :]
+            self._recipient = Recipient(
+                id=self.recipient_id,
+                network_id=self.row[_N_ITEM - 1],
+                email=email,
+                is_active=is_active,
+                choices=(json.loads(choices) if isinstance(choices, str) else choices) or {},
+                timezone=tz or "UTC",
+                quiet_start=quiet_start,
+                quiet_end=quiet_end,
+                email_digest=digest or "daily",
+            )
+        return self._recipient
+
+
+#: kind → (in-app default, in-app locked): the statement's per-event flags
+_IN_APP = {
+    kind: (rules.default_channels(kind)["in_app"], "in_app" in rules.LOCKED.get(kind, ()))
+    for kind in InboxItem.Kind.values
+}
+
+
+def _event_row(ord_: int, merged: _Merged) -> tuple:
+    ev = merged.last
+    in_app_default, in_app_locked = _IN_APP[ev.kind]
+    return (
+        ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id,
+        "{" + ",".join(str(a) for a in merged.actor_ids) + "}", ev.title, ev.body, merged.target_url,
+        ev.data if merged.data is None else json.dumps(merged.data, separators=(",", ":")),
+        merged.requires_action, in_app_default, in_app_locked,
+    )  # fmt: skip
 
 
 def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
-    from .models import ACTOR_IDS_KEPT
-
-    rows = []
-    for ord_, merged in enumerate(events):
-        ev = merged.last
-        rows.append((
-            ord_, uuid7(), ev.recipient_id, ev.kind, ev.target_type, ev.target_id,
-            "{" + ",".join(str(a) for a in merged.actor_ids) + "}", ev.title, ev.body, merged.target_url,
-            json.dumps(merged.data, separators=(",", ":")), merged.requires_action,
-            rules.default_channels(ev.kind)["in_app"], "in_app" in rules.LOCKED.get(ev.kind, ()),
-        ))  # fmt: skip
-    # one array per column (the 14 of _EV_FROM)
-    params: list[Any] = [now, *(list(column) for column in zip(*rows, strict=True))]
-    sql = _UPSERT.format(ev_from=_EV_FROM, kept=ACTOR_IDS_KEPT, **_tables())
+    one = len(events) == 1
+    if one:  # 14 scalars (the statement's ``ord`` is the constant 0)
+        params: list[Any] = [now, *_event_row(0, events[0])[1:]]
+    else:  # one array per column (the 14 of _EV_MANY)
+        rows = [_event_row(ord_, merged) for ord_, merged in enumerate(events)]
+        params = [now, *(list(column) for column in zip(*rows, strict=True))]
     by_key = {ev.key: ev for ev in events}
-    with _cursor(prepared=len(events) == 1) as cursor:
-        cursor.execute(sql, params)
-        columns = [c.name for c in cursor.description]
-        rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+    with _cursor(prepared=one) as cursor:
+        cursor.execute(_statement(one), params)
+        fetched = cursor.fetchall()
     out: list[Delivered] = []
-    for row in rows:
-        data = row["data"]
-        item = InboxItem(
-            id=row["id"],
-            network_id=row["network_id"],
-            recipient_id=row["recipient_id"],
-            kind=row["kind"],
-            actor_id=row["actor_id"],
-            actor_count=row["actor_count"],
-            actor_ids=list(row["actor_ids"] or []),
-            target_type=row["target_type"],
-            target_id=row["target_id"],
-            title=row["title"],
-            body=row["body"],
-            target_url=row["target_url"],
-            data=json.loads(data) if isinstance(data, str) else data,
-            read_at=row["read_at"],
-            archived_at=row["archived_at"],
-            snoozed_until=row["snoozed_until"],
-            requires_action=row["requires_action"],
-            action_state=row["action_state"],
-            last_event_at=row["last_event_at"],
-            created_at=row["created_at"],
-            updated_at=now,
-        )
-        choices = row["choices"]
-        recipient = Recipient(
-            id=row["recipient_id"],
-            network_id=row["network_id"],
-            email=row["email"],
-            is_active=row["is_active"],
-            choices=(json.loads(choices) if isinstance(choices, str) else choices) or {},
-            timezone=row["timezone"] or "UTC",
-            quiet_start=row["quiet_start"],
-            quiet_end=row["quiet_end"],
-            email_digest=row["email_digest"] or "daily",
-        )
-        # counted before: a prior unread row; none but not inserted = inserted concurrently (unread)
-        was_counted = row["counted"] if row["counted"] is not None else not row["inserted"]
-        event = by_key[(item.recipient_id, item.kind, item.target_type, item.target_id)]
-        delivered = Delivered(item=item, recipient=recipient, became_unread=not was_counted, event=event)
-        out.append(delivered)
+    for row in fetched:
+        # by position: id, recipient_id, kind, …, target_type, target_id (see _ITEM_COLUMNS)
+        event = by_key[(row[1], row[2], row[6], row[7])]
+        out.append(Delivered(row, event, now))
     return out
 
 
@@ -426,32 +464,46 @@ def deliver_events(events: list[Event]) -> None:
     # no transaction of its own: each statement commits by itself (one round trip for a repeat);
     # the flush is after-commit work already, and a crash between them loses only this delivery
     for start in range(0, len(merged), _CHUNK):
-        delivered = _upsert(merged[start : start + _CHUNK], now)
-        for d in delivered:
-            rid = d.item.recipient_id
-            latest[d.item.pk] = d
-            recipients[rid] = d.recipient
+        for d in _upsert(merged[start : start + _CHUNK], now):
+            latest[d.item_id] = d
             if d.became_unread:  # a repeat of an item still unread leaves the count alone
-                changed.add(rid)
+                changed.add(d.recipient_id)
                 if d.event.notify:
+                    recipients[d.recipient_id] = d.recipient
                     notices.append(_notice(d))
     after_notify = dispatch(notices, recipients=recipients, now=now) if notices else None
-    items = list(latest.values())
+    delivered = list(latest.values())
 
     def after_commit() -> None:
         from .selectors import unread_changed
 
         unread_changed(changed)
-        broadcast_items([(d.item, d.event.actor) for d in items])
+        _broadcast_delivered(delivered)
         if after_notify is not None:
             after_notify()
 
     transaction.on_commit(after_commit, robust=True)
 
 
-def broadcast_items(items: list[tuple[InboxItem, Any]]) -> None:
+def _broadcast_delivered(delivered: list[Delivered]) -> None:
+    """``broadcast_items`` of the recipients with a live socket: presence is read first, so a
+    recipient without one costs that one pipelined read and no item is built for them."""
+    from apps.realtime.presence import connected_user_ids
+
+    if not delivered:
+        return
+    online = connected_user_ids({d.recipient_id for d in delivered})
+    if online:
+        live = [(d.item, d.event.actor) for d in delivered if str(d.recipient_id) in online]
+        broadcast_items(live, online=online)
+
+
+def broadcast_items(items: list[tuple[InboxItem, Any]], *, online: set[str] | None = None) -> None:
     """``inbox.item`` to each recipient with a live socket (actors and unread counts only for those:
-    ``selectors.cached_unread_counts``, run after the change committed and the counts were invalidated)."""
+    ``selectors.cached_unread_counts``, run after the change committed and the counts were invalidated).
+
+    ``online``: the recipients (as strings) the caller just found with a live socket (presence not read again).
+    """
     from apps.accounts.models import User
     from apps.accounts.services import user_group
     from apps.realtime.presence import connected_user_ids
@@ -462,7 +514,8 @@ def broadcast_items(items: list[tuple[InboxItem, Any]]) -> None:
 
     if not items:
         return
-    online = connected_user_ids({item.recipient_id for item, _ in items})
+    if online is None:
+        online = connected_user_ids({item.recipient_id for item, _ in items})
     items = [(item, actor) for item, actor in items if str(item.recipient_id) in online]
     if not items:
         return

@@ -77,6 +77,10 @@ def _json_text(data: dict | None) -> str:
     return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
+#: checked on every call (``InboxKind.values`` builds a list each time)
+_KINDS = frozenset(InboxKind.values)
+
+
 def deliver_inbox_item(
     *,
     recipient: Any,
@@ -94,7 +98,7 @@ def deliver_inbox_item(
 ) -> None:
     if recipient is None:
         return
-    if kind not in InboxKind.values:
+    if kind not in _KINDS:
         raise ValueError(f"unknown inbox kind {kind!r} (add it to apps.inbox.models.InboxKind)")
     if not isinstance(target_type, str) or not target_type or len(target_type) > 40:
         raise ValueError("target_type must be a non-empty string of at most 40 characters")
