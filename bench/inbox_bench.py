@@ -8,10 +8,13 @@
    ``colony_inbox_bench`` and uses Redis database 12 (both wiped first; the
    database is dropped at the end unless ``--keep-db``).
 2. Storm: one post, N distinct actors react, each reaction its own request
-   (autocommit): N calls of ``deliver_inbox_item`` — block check, one upsert
-   statement with the recipient's settings and unread count, presence check —
-   aggregate into ONE item. Bare: N ``INSERT … ON CONFLICT DO UPDATE``
-   statements on the same table and index, each in autocommit.
+   (autocommit): N calls of ``deliver_inbox_item``, the public service every
+   domain calls — each one prepared upsert statement (which reads the
+   recipient's settings, the blocks and the item's prior state) and one
+   presence read in Redis (the owner has no socket) — aggregate into ONE
+   item. Bare: N ``INSERT … ON CONFLICT DO UPDATE`` statements on the same
+   table and index, each in autocommit. Both also report the client's CPU
+   per item (``time.process_time``, median round).
 3. Fan-out: a mention of N group members in one message (one transaction):
    N calls of ``deliver_inbox_item`` — one block query, one upsert of N rows,
    the in-app and digest notification rows (one INSERT), broadcasts to the
@@ -86,10 +89,11 @@ def reset() -> None:
         cursor.execute("TRUNCATE notifications_notification, inbox_inboxitem")
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """Wall and CPU seconds of ``fn()`` (CPU: this process only, user + system: the client's own work)."""
+    cpu, start = time.process_time(), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def storm_ours(owner, actors, post) -> None:
@@ -161,18 +165,25 @@ def fanout_bare(author, members, message) -> None:
 
 def compare(label: str, n: int, rounds: int, ours, bare, check) -> dict:
     results = {"ours": [], "bare": []}
+    cpu = {"ours": [], "bare": []}
     for _ in range(rounds):
         reset()
-        results["ours"].append(timed(ours))
+        wall, used = timed(ours)
+        results["ours"].append(wall)
+        cpu["ours"].append(used)
         check()
         reset()
-        results["bare"].append(timed(bare))
+        wall, used = timed(bare)
+        results["bare"].append(wall)
+        cpu["bare"].append(used)
     ours_s, bare_s = statistics.median(results["ours"]), statistics.median(results["bare"])
     row = {
         "label": label,
         "ours": n / ours_s,
         "bare": n / bare_s,
         "rounds": results,
+        # the client's CPU per item (median round): the deterministic part of the cost
+        "cpu_ms": {side: statistics.median(values) * 1000 / n for side, values in cpu.items()},
     }
     row["ratio"] = row["ours"] / row["bare"]
     return row
@@ -352,6 +363,8 @@ def main() -> int:
                 for o, b in zip(row["rounds"]["ours"], row["rounds"]["bare"], strict=True)
             )
             print(f"{'  rounds (ours/bare items/s)':<72}{rounds}")
+            cpu = row["cpu_ms"]
+            print(f"{'  client CPU per item, ms (ours/bare)':<72}{cpu['ours']:.3f}/{cpu['bare']:.3f}")
         print(f"\nread path — one user with {args.items:,} items (seeded in {seeded:.1f} s), "
               f"{args.iterations} requests each, full Django stack in process\n")  # fmt: skip
         print(f"{'request':<32}{'p50 ms':>9}{'p99 ms':>9}")
