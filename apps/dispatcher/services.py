@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -444,22 +444,43 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _agent_grant_sql(agent: Any, project: Any) -> tuple[str, dict[str, Any]]:
-    """The agents' own rule (``apps.agents.selectors.live_access``: a live grant ≥ contribute on
-    the project), compiled from its queryset as an EXISTS with named parameters."""
-    from apps.agents.selectors import ROLE_LEVEL, live_access
+_AGENT_SENTINEL, _PROJECT_SENTINEL = uuid.UUID(int=0xA6E), uuid.UUID(int=0x9A0)
+_agent_grant_cache: tuple[str, dict[str, Any]] | None = None
 
-    roles = [role for role, level in ROLE_LEVEL.items() if level >= Level.CONTRIBUTE]
-    sql, values = (
-        live_access()
-        .filter(agent_id=agent.pk, project_id=project.pk, role__in=roles)
-        .values("pk")
-        .query.sql_with_params()
-    )
-    parts = sql.split("%s")
-    named = {f"grant{i}": value for i, value in enumerate(values)}
-    text = parts[0] + "".join(f"%(grant{i})s{part}" for i, part in enumerate(parts[1:]))
-    return f"EXISTS ({text})", named
+
+def _agent_grant_sql() -> tuple[str, dict[str, Any]]:
+    """The agents' own rule (``apps.agents.selectors.live_access``: a live grant ≥ contribute on
+    the project) as an EXISTS over the statement's ``%(claimant)s``, ``%(project)s`` and
+    ``%(now)s`` — compiled from its queryset once per process (sentinel ids mark where the agent
+    and the project go; the rule's one datetime is "now"), plus its constant parameters."""
+    global _agent_grant_cache
+    if _agent_grant_cache is None:
+        from apps.agents.selectors import ROLE_LEVEL, live_access
+
+        roles = [role for role, level in ROLE_LEVEL.items() if level >= Level.CONTRIBUTE]
+        sql, values = (
+            live_access()
+            .filter(agent_id=_AGENT_SENTINEL, project_id=_PROJECT_SENTINEL, role__in=roles)
+            .values("pk")
+            .query.sql_with_params()
+        )
+        names, constants = [], {}
+        for i, value in enumerate(values):
+            if value == _AGENT_SENTINEL:
+                names.append("claimant")
+            elif value == _PROJECT_SENTINEL:
+                names.append("project")
+            elif isinstance(value, datetime):
+                names.append("now")
+            else:
+                names.append(f"grant{i}")
+                constants[f"grant{i}"] = value
+        if names.count("claimant") != 1 or names.count("project") != 1:
+            raise RuntimeError(f"live_access() compiled to an unexpected shape: {sql}")
+        parts = sql.split("%s")
+        text = parts[0] + "".join(f"%({name})s{part}" for name, part in zip(names, parts[1:], strict=True))
+        _agent_grant_cache = (f"EXISTS ({text})", constants)
+    return _agent_grant_cache
 
 
 def _grant(*, claimant: Any, source: str, signal_row: Any = None, task: RoadmapTask | None = None,
@@ -543,6 +564,52 @@ def claimable_q(user: Any) -> Q:
     return Q(claimable_by__in=(ClaimableBy.HUMANS, ClaimableBy.ANYONE, ClaimableBy.PROJECT_MEMBERS))
 
 
+# ``claim_next`` is ONE statement (autocommit: its own transaction; inside a caller's transaction a
+# savepoint). It locks the claimant's row, picks and locks the best ready task (SKIP LOCKED), then —
+# after both locks, through the fresh-snapshot functions of migration 0004 — reads the claimant's
+# live claims (ClaimantLoad) and whether the task has funded escrows; the task moves open → claimed
+# with the fence bump and the claim row is inserted only when the claimant is under its limit and
+# there is no funded escrow to lock (then the transactional ``_grant`` path runs, which calls
+# ``lock_task_escrows``). Over the limit, nothing is written. The statement also returns whether
+# the claimant is active and (agents) holds a live grant, to say why nothing was picked.
+_CLAIM_NEXT = """
+WITH u AS MATERIALIZED (
+    SELECT id, (NOT is_ai OR agent_status = 'active') AS active,
+           CASE WHEN is_ai THEN COALESCE(NULLIF(agent_max_concurrent_claims, 0), %(agent_max)s)
+                ELSE %(human_max)s END AS max_claims
+    FROM {user} WHERE id = %(claimant)s FOR UPDATE
+), pick AS MATERIALIZED (
+    SELECT t.id, t.network_id FROM {task} t
+    WHERE t.project_id = %(project)s AND t.status = 'open' AND t.deps_done AND t.claimable_by = ANY(%(rules)s)
+      AND EXISTS (SELECT 1 FROM u WHERE u.active) AND {granted}
+    ORDER BY t.priority, t.due_at NULLS LAST, t.created_at
+    LIMIT 1 FOR UPDATE OF t SKIP LOCKED
+), chk AS MATERIALIZED (
+    SELECT pick.id, dispatcher_claimant_live(pick.network_id, %(claimant)s) AS live,
+           dispatcher_task_funded(pick.id) AS funded
+    FROM pick
+), moved AS (
+    UPDATE {task} t SET status = 'claimed', lease_seq = t.lease_seq + 1, updated_at = %(now)s
+    FROM chk, u WHERE t.id = chk.id AND t.status = 'open' AND NOT chk.funded AND chk.live < u.max_claims
+    RETURNING t.id, t.network_id, t.lease_seq, t.lease_seconds
+), claim AS (
+    INSERT INTO {claim} (id, created_at, updated_at, network_id, task_id, claimant_id, status, lease_token, fence,
+                         lease_expires_at, attempt_no, source, signal_id, end_reason)
+    SELECT %(id)s, %(now)s, %(now)s, m.network_id, m.id, %(claimant)s, 'active', %(token)s, m.lease_seq,
+           %(now)s + make_interval(secs => m.lease_seconds),
+           LEAST((SELECT count(*) FROM {claim} c WHERE c.task_id = m.id) + 1, 32000), %(source)s, NULL, ''
+    FROM moved m
+    RETURNING task_id, network_id, fence, lease_expires_at, attempt_no
+)
+SELECT u.active AND {granted}, chk.id IS NOT NULL, chk.funded, claim.task_id, claim.network_id, claim.fence,
+       claim.lease_expires_at, claim.attempt_no
+FROM u LEFT JOIN chk ON true LEFT JOIN claim ON true
+"""
+_claim_next_sql: dict[bool, str] = {}
+_AGENT_RULES = [ClaimableBy.AGENTS, ClaimableBy.ANYONE, ClaimableBy.PROJECT_MEMBERS]
+_CLAIM_FIELDS = [f.attname for f in TaskClaim._meta.concrete_fields]
+
+
 def claim_next(*, actor: Any, project: Any) -> TaskClaim:
     """The best ready task of ``project`` for the caller (priority, due date, age), skipping rows
     other claimers hold locked right now. Eligibility is decided once for the call (level → the
@@ -554,9 +621,8 @@ def claim_next(*, actor: Any, project: Any) -> TaskClaim:
         and actor.agent_status == User.AgentStatus.ACTIVE
         and actor.network_id == project.network_id
     ):
-        rules = [ClaimableBy.AGENTS, ClaimableBy.ANYONE, ClaimableBy.PROJECT_MEMBERS]
         try:
-            return _claim_next(actor, project, rules, granted=_agent_grant_sql(actor, project))
+            return _claim_next(actor, project, _AGENT_RULES, granted=True)
         except _NotGranted:
             pass  # no grant, or paused meanwhile: the reason below
     level = project_level(actor, project)
@@ -567,12 +633,56 @@ def claim_next(*, actor: Any, project: Any) -> TaskClaim:
     return _claim_next(actor, project, rules)
 
 
-def _claim_next(actor: Any, project: Any, rules: list[str], *, granted: Any = None) -> TaskClaim:
+def _claim_next(actor: Any, project: Any, rules: list[str], *, granted: bool = False) -> TaskClaim:
+    sql = _claim_next_sql.get(granted)
+    if sql is None:
+        grant = _agent_grant_sql() if granted else ("true", {})
+        sql = _claim_next_sql[granted] = _CLAIM_NEXT.format(**_tables(), granted=grant[0])
+    now = timezone.now()
+    params = {
+        "claimant": actor.pk, "project": project.pk, "rules": rules, "now": now, "id": uuid7(),
+        "token": uuid.uuid4(), "source": ClaimSource.MANUAL, "agent_max": AGENT_DEFAULT_MAX_CLAIMS,
+        "human_max": HUMAN_MAX_ACTIVE_CLAIMS, **(_agent_grant_sql()[1] if granted else {}),
+    }  # fmt: skip
+    try:
+        if connection.in_atomic_block:  # a savepoint keeps the caller's transaction usable
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        else:  # autocommit: the statement is its own transaction
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+    except IntegrityError as exc:
+        raise Conflict("The task is already claimed.", code="already_claimed") from exc
+    ok, picked, funded, task_id, network_id, fence, expires, attempt = row
+    if not ok:
+        if granted:
+            raise _NotGranted()
+        raise InvalidState("The agent is not active.", code="agent_not_active")
+    if task_id is None:
+        if not picked:
+            raise NotFound("No ready task for you in this project.", code="no_ready_task")
+        if funded:  # its funded escrows lock with the claim: the transactional path
+            return _claim_next_locking(actor, project, rules, granted=granted)
+        raise InvalidState("You hold as many claims as allowed.", code="claim_limit")
+    values = {
+        "id": params["id"], "created_at": now, "updated_at": now, "network_id": network_id, "task_id": task_id,
+        "claimant_id": actor.pk, "status": ClaimStatus.ACTIVE, "lease_token": params["token"], "fence": fence,
+        "lease_expires_at": expires, "attempt_no": attempt, "source": ClaimSource.MANUAL, "end_reason": "",
+    }  # fmt: skip
+    claim = TaskClaim.from_db("default", _CLAIM_FIELDS, [values.get(name) for name in _CLAIM_FIELDS])
+    TaskClaim.claimant.field.set_cached_value(claim, actor)
+    return claim
+
+
+def _claim_next_locking(actor: Any, project: Any, rules: list[str], *, granted: bool) -> TaskClaim:
+    """``claim_next`` for when the picked task has funded escrows: the two-statement ``_grant`` in a
+    transaction, which locks them to the claim (``lock_task_escrows``) before it commits."""
     try:
         with transaction.atomic():
-            claim = _grant(
-                claimant=actor, source=ClaimSource.MANUAL, project=project, rules=rules, granted=granted
-            )
+            claim = _grant(claimant=actor, source=ClaimSource.MANUAL, project=project, rules=rules,
+                           granted=_agent_grant_sql() if granted else None)  # fmt: skip
     except IntegrityError as exc:
         raise Conflict("The task is already claimed.", code="already_claimed") from exc
     if claim is None:
