@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import sys
@@ -84,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
                 row.append((statistics.median(rounds), sql, stats.total_calls))
                 if args.profile and args.profile.split() == label.split() and client is ours:
                     out = io.StringIO()
-                    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(45)
+                    pstats.Stats(profiler, stream=out).sort_stats(
+                        os.environ.get("SORT", "tottime")
+                    ).print_stats(int(os.environ.get("TOP", "45")))
                     print(out.getvalue())
             (cpu, sql, calls), (bare_cpu, _bare_sql, bare_calls) = row
             print(f"{label:<16} {cpu:>11.2f} {sql:>4} {calls:>7} | {bare_cpu:>11.2f} {bare_calls:>7} | "

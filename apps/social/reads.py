@@ -438,37 +438,33 @@ def tag(network_id: Any, slug: str) -> tuple[Any, bool] | None:
 def _iso(column: str) -> str:
     """SQL: DRF's DateTimeField output of a timestamptz (ISO 8601 in UTC, ``Z``, microseconds only
     when there are any — ``datetime.isoformat``'s rule); NULL stays NULL."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
     return (
-        f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {utc})::bigint"
-        f" %% 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || 'Z')"
+        f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
     )
 
 
-_MEDIA_JSON = (
-    f"COALESCE((SELECT json_agg(json_build_object('id', m.id, 'kind', m.kind, 'url', NULL, 'mime', up.mime,"
-    " 'width', m.width, 'height', m.height, 'duration_ms', m.duration_ms, 'alt_text', m.alt_text,"
-    f" 'position', m.position) ORDER BY m.position) FROM {_MEDIA} m JOIN {_UPLOAD} up ON up.id = m.upload_id"
-    " WHERE m.post_id = p.id), '[]'::json)"
+#: the post's media (``md.items``) and their uploads (``md.files``: the storage writes the URLs)
+_MEDIA_LATERAL = (
+    "LEFT JOIN LATERAL (SELECT json_agg(json_build_object('id', m.id, 'kind', m.kind, 'url', NULL,"
+    " 'mime', up.mime, 'width', m.width, 'height', m.height, 'duration_ms', m.duration_ms,"
+    " 'alt_text', m.alt_text, 'position', m.position) ORDER BY m.position) AS items,"
+    " json_agg(json_build_array(up.status, up.file) ORDER BY m.position) AS files"
+    f" FROM {_MEDIA} m JOIN {_UPLOAD} up ON up.id = m.upload_id WHERE m.post_id = p.id) md ON TRUE"
 )
-#: the uploads behind the media (their URLs come from the storage, in Python)
-_MEDIA_FILES = (
-    f"(SELECT json_agg(json_build_array(up.status, up.file) ORDER BY m.position) FROM {_MEDIA} m"
-    f" JOIN {_UPLOAD} up ON up.id = m.upload_id WHERE m.post_id = p.id)"
-)
-#: one post as ``PostSerializer`` writes it, built by PostgreSQL ({shown}: may the viewer see its content)
+#: one post as ``PostSerializer`` writes it, built by PostgreSQL (``pg.shown``: may the viewer see its content;
+#: the author, organization and community are scalar subqueries, not joins: nothing to plan a join order for)
 _POST_JSON = f"""json_build_object(
  'id', p.id,
- 'author', json_build_object('id', p.author_id, 'handle', u.handle, 'display_name', u.display_name,
-                             'is_ai', u.is_ai),
- 'owner_organization', CASE WHEN o.id IS NULL THEN NULL
-                            ELSE json_build_object('id', o.id, 'slug', o.slug, 'name', o.name) END,
- 'community', CASE WHEN c.id IS NULL THEN NULL
-                   ELSE json_build_object('id', c.id, 'slug', c.slug, 'name', c.name, 'visibility', c.visibility) END,
+ 'author', (SELECT json_build_object('id', u.id, 'handle', u.handle, 'display_name', u.display_name,
+                                     'is_ai', u.is_ai) FROM {_USER} u WHERE u.id = p.author_id),
+ 'owner_organization', (SELECT json_build_object('id', o.id, 'slug', o.slug, 'name', o.name)
+                        FROM {_ORG} o WHERE o.id = p.owner_organization_id),
+ 'community', (SELECT json_build_object('id', c.id, 'slug', c.slug, 'name', c.name, 'visibility', c.visibility)
+               FROM {_COMMUNITY} c WHERE c.id = p.community_id),
  'reply_to', p.reply_to_id,
  'thread_root', p.thread_root_id,
- 'body', CASE WHEN {{shown}} THEN p.body ELSE '' END,
- 'body_html', CASE WHEN {{shown}} THEN p.body_html ELSE '' END,
+ 'body', CASE WHEN pg.shown THEN p.body ELSE '' END,
+ 'body_html', CASE WHEN pg.shown THEN p.body_html ELSE '' END,
  'visibility', p.visibility,
  'status', p.status,
  'hidden_reason', p.hidden_reason,
@@ -482,17 +478,13 @@ _POST_JSON = f"""json_build_object(
  'reaction_counts', p.reaction_counts,
  'score', p.score,
  'mentioned_user_ids', p.mentioned_user_ids,
- 'media', CASE WHEN {{shown}} THEN {_MEDIA_JSON} ELSE '[]'::json END,
- 'tags', ARRAY(SELECT t.slug FROM {_POSTTAG} pt2 JOIN {_TAG} t ON t.id = pt2.tag_id
+ 'media', CASE WHEN pg.shown AND md.items IS NOT NULL THEN md.items ELSE '[]'::json END,
+ 'tags', ARRAY(SELECT (SELECT t.slug FROM {_TAG} t WHERE t.id = pt2.tag_id) FROM {_POSTTAG} pt2
                WHERE pt2.post_id = p.id ORDER BY pt2.id),
  'my_reactions', {{reactions}}
 )::text"""
-_COLUMNS = f"{_POST_JSON}, CASE WHEN {{shown}} THEN {_MEDIA_FILES} END, p.id::text, p.hot_rank, p.score"
-_JOINS = (
-    f"JOIN {_USER} u ON u.id = p.author_id "
-    f"LEFT JOIN {_ORG} o ON o.id = p.owner_organization_id "
-    f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
-)
+_COLUMNS = f"{_POST_JSON}, CASE WHEN pg.shown THEN md.files END, p.id::text, p.hot_rank, p.score"
+_JOINS = _MEDIA_LATERAL
 # sorted as Python sorts strings (code points)
 _MY_REACTIONS = (
     f"ARRAY(SELECT r.kind FROM {_REACTION} r WHERE r.post_id = p.id AND r.user_id = %(viewer)s"
@@ -517,20 +509,23 @@ def _shown(reader: Reader, params: dict[str, Any]) -> str:
     return f"(p.status = 'published' OR (p.status <> 'deleted' AND ({who})))"
 
 
-def _cursor_filter(listing: Listing, values: list[Any]) -> str:
+def _cursor_filter(listing: Listing, values: list[Any], *, prefix: str = "p.") -> str:
     """The keyset condition after the cursor's row (``KeysetPagination``'s, in SQL)."""
     op = ">" if listing.order == "thread" else "<"
     listing.params["after_id"] = values[-1]
     if len(values) == 1:
-        return f"p.id {op} %(after_id)s"
+        return f"{prefix}id {op} %(after_id)s"
     key = _KEYS[listing.order][0]
     column, value = _KEY_SQL[key], _KEY_PARAM[key]
     listing.params["after_key"] = values[0]
-    return f"{column} <= {value} AND ({column} < {value} OR p.id {op} %(after_id)s)"
+    return f"{column} <= {value} AND ({column} < {value} OR {prefix}id {op} %(after_id)s)"
 
 
 def fetch_page(listing: Listing, reader: Reader, *, cursor: list[Any] | None, size: int) -> list[tuple]:
-    """Up to ``size`` rows of the page after ``cursor`` (decoded keys), in the listing's order."""
+    """Up to ``size`` rows of the page after ``cursor`` (decoded keys), in the listing's order.
+
+    Two levels: the page's ids (the indexed scan, filters and order only: cheap to plan, as the
+    bare query is), then the JSON of those rows alone."""
     params = dict(listing.params, size=size)
     listing = Listing(where=list(listing.where), params=params, order=listing.order, joins=listing.joins,
                       text=listing.text)  # fmt: skip
@@ -539,31 +534,38 @@ def fetch_page(listing: Listing, reader: Reader, *, cursor: list[Any] | None, si
         columns = _COLUMNS.replace("{reactions}", _MY_REACTIONS)
     else:
         columns = _COLUMNS.replace("{reactions}", "'{}'::text[]")
-    columns = columns.replace("{shown}", _shown(reader, params))
+    joins = _JOINS
+    shown = _shown(reader, params)
+    where = " AND ".join(listing.where)
     if listing.order == "rank":
-        # the newest visible matches, then ts_rank over those only, then the page
+        # the newest visible matches, ts_rank over those only, then the page
         params["candidates"] = SEARCH_CANDIDATES
-        after = f"WHERE {_cursor_filter(listing, cursor)}" if cursor else ""
-        sql = (
-            f"SELECT {columns}, r.rank FROM ("
-            " SELECT cand.id, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s)) AS rank FROM ("
-            f"  SELECT p.id FROM {_POST} p LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
-            f"  WHERE {' AND '.join(listing.where)} ORDER BY p.id DESC LIMIT %(candidates)s"
+        after = f"WHERE {_cursor_filter(listing, cursor, prefix='r.')}" if cursor else ""
+        inner = (
+            "SELECT r.id, r.rank, r.shown FROM ("
+            " SELECT cand.id, cand.shown, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s)) AS rank"
+            f"  FROM (SELECT p.id, {shown} AS shown FROM {_POST} p LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
+            f"  WHERE {where} ORDER BY p.id DESC LIMIT %(candidates)s"
             f" ) cand JOIN {_POST} cp ON cp.id = cand.id"
-            f") r JOIN {_POST} p ON p.id = r.id {_JOINS} {after} "
-            "ORDER BY r.rank DESC, p.id DESC LIMIT %(size)s"
+            f") r {after} ORDER BY r.rank DESC, r.id DESC LIMIT %(size)s"
+        )
+        sql = (
+            f"SELECT {columns}, pg.rank FROM ({inner}) pg JOIN {_POST} p ON p.id = pg.id {joins} "
+            "ORDER BY pg.rank DESC, p.id DESC"
         )
     else:
-        where = list(listing.where)
         if cursor:
-            where.append(_cursor_filter(listing, cursor))
-        keys = _KEYS[listing.order]
+            where += " AND " + _cursor_filter(listing, cursor)
         direction = "ASC" if listing.order == "thread" else "DESC"
-        order = ", ".join(f"{_KEY_SQL[k]} {direction}" for k in keys)
-        sql = (
-            f"SELECT {columns} FROM {_POST} p {_JOINS}{listing.joins} "
-            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(size)s"
+        keys = _KEYS[listing.order]
+        inner_order = ", ".join(f"{_KEY_SQL[k]} {direction}" for k in keys)
+        outer_order = ", ".join(f"pg.{k} {direction}" for k in keys)
+        key_columns = ", ".join(f"{_KEY_SQL[k]} AS {k}" for k in keys)
+        inner = (
+            f"SELECT {key_columns}, {shown} AS shown FROM {_POST} p LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
+            f"{listing.joins} WHERE {where} ORDER BY {inner_order} LIMIT %(size)s"
         )
+        sql = f"SELECT {columns} FROM ({inner}) pg JOIN {_POST} p ON p.id = pg.id {joins} ORDER BY {outer_order}"
     with connection.cursor() as db:
         db.execute(sql, params)
         return db.fetchall()
