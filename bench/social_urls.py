@@ -11,6 +11,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
 
+from apps.social.reads import SEARCH_CANDIDATES
 from bench.urls import urlpatterns as bench_urlpatterns
 
 COLUMNS = (
@@ -39,12 +40,14 @@ SQL = {
         f"SELECT {COLUMNS} FROM social_post p JOIN accounts_user u ON u.id = p.author_id "
         "WHERE p.thread_root_id = %(target)s ORDER BY p.id LIMIT %(size)s"
     ),
+    # the same page as ours: ts_rank over the newest SEARCH_CANDIDATES matches only (apps/social/reads.py)
     "search": (
-        f"SELECT {COLUMNS} FROM social_post p JOIN accounts_user u ON u.id = p.author_id "
-        "WHERE p.network_id = %(network)s AND p.status = 'published' "
-        "AND p.search_vector @@ websearch_to_tsquery('english', %(q)s) "
-        "ORDER BY ts_rank(p.search_vector, websearch_to_tsquery('english', %(q)s)) DESC, p.id DESC "
-        "LIMIT %(size)s"
+        f"SELECT {COLUMNS} FROM (SELECT cand.id, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s))"
+        " AS rank FROM (SELECT p.id FROM social_post p WHERE p.network_id = %(network)s AND p.status = 'published'"
+        " AND p.search_vector @@ websearch_to_tsquery('english', %(q)s) ORDER BY p.id DESC LIMIT %(candidates)s)"
+        " cand JOIN social_post cp ON cp.id = cand.id ORDER BY rank DESC, cand.id DESC LIMIT %(size)s) r"
+        " JOIN social_post p ON p.id = r.id JOIN accounts_user u ON u.id = p.author_id "
+        "ORDER BY r.rank DESC, p.id DESC"
     ),
 }
 ORDER = {"new": "p.id DESC", "hot": "p.hot_rank DESC, p.id DESC"}
@@ -57,6 +60,7 @@ def bare_feed(request, kind: str):
         "target": request.GET.get("target"),
         "q": request.GET.get("q", ""),
         "size": min(int(request.GET.get("size", 20)), 200),
+        "candidates": SEARCH_CANDIDATES,
     }
     sql = SQL[kind].replace("{order}", ORDER.get(request.GET.get("sort", "new"), "p.id DESC"))
     with connection.cursor() as cursor:
