@@ -8,11 +8,12 @@
    (``<name>_bench``, so two people on one server do not share it) and uses Redis
    database 13 (both wiped first; the database is dropped at the end unless ``--keep-db``).
 2. Claims: ``--tasks`` open, ready tasks in one project. For each claimer count N,
-   N processes (agents with a contribute grant) call ``claim_next`` until nothing
-   is ready — one claim per call: the caller's level (eligibility), the claimant
-   lock, the FOR UPDATE SKIP LOCKED pick of a ready task (stored ``deps_done``),
-   the conditional open → claimed with the fence bump, the claim row, the claim
-   limit and funded-escrow check — next to, in the same run, a bare loop of N processes
+   N processes (agents with a contribute grant) call ``claim_next`` — the service the
+   API's claim-next endpoint calls — until nothing is ready: one claim per call, one
+   autocommit statement (the claimant lock and active check, the agent's live grant,
+   the FOR UPDATE SKIP LOCKED pick of a ready task (stored ``deps_done``), the claim
+   limit and funded-escrow check read after the locks, the conditional open → claimed
+   with the fence bump, the claim row) — next to, in the same run, a bare loop of N processes
    running only ``WITH c AS (SELECT … WHERE … status = 'open' AND deps_done ORDER BY
    priority, due_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE … RETURNING`` (one
    claim per statement, on the same index as ours: ``roadmaptask_claimable``). Prints
