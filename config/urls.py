@@ -6,6 +6,7 @@ from apps.accounts.headless_guard import guarded_allauth_urls
 from apps.chat import views as chat_views
 from apps.core import docs
 from apps.core import views as core_views
+from apps.core.urlindex import indexed_path
 
 admin.site.site_header = "Colony back office"
 admin.site.site_title = "Colony back office"
@@ -48,7 +49,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("apps.accounts.headless_urls")),
     path("_allauth/", include(guarded_allauth_urls())),  # safe JSON, no half-authenticated session
-    path("api/v1/", include(api_v1)),
+    indexed_path("api/v1/", api_v1),  # resolved by first segment: only the routes that can match
     path("chat/", chat_views.chat_page, name="chat"),
     path("", include("apps.invites.browser_urls")),
     path("", include("apps.mailing.browser_urls")),
