@@ -339,7 +339,10 @@ def home(reader: Reader, *, sort: str, window: str | None) -> Listing | None:
         sources.append("p.community_id = ANY(%(fc)s::uuid[])")
         listing.params["fc"] = communities
     listing.add(ROOTS)
-    listing.add("(" + " OR ".join(sources) + ")")
+    # COALESCE hides the arms from the planner: with literal arrays it would OR bitmap scans of the
+    # author/community indexes, fetch every matching root (thousands) and sort them; as one opaque
+    # condition the (network, -id) / (network, -hot_rank, -id) index is read in order and stops at the page
+    listing.add("COALESCE(" + " OR ".join(sources) + ", FALSE)")
     add_visibility(listing, reader)
     add_without_blocked(listing, reader)
     add_sort(listing, sort, window)
