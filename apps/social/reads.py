@@ -309,7 +309,7 @@ def add_without_blocked(listing: Listing, reader: Reader) -> None:
 
 
 def add_sort(listing: Listing, sort: str, window: str | None) -> None:
-    """``selectors._sorted``: the order, and for ``top`` its window as an id range."""
+    """The order (``new`` by default), and for ``top`` its window (day/week/month/all) as an id range."""
     if sort not in SORTS:
         sort = "new"
     if sort == "top":
@@ -320,7 +320,7 @@ def add_sort(listing: Listing, sort: str, window: str | None) -> None:
 
 
 def home(reader: Reader, *, sort: str, window: str | None) -> Listing | None:
-    """``selectors.home_feed``: roots by followed users and orgs, in joined or followed communities,
+    """The home feed: roots by followed users and orgs, in joined or followed communities,
     and your own."""
     listing = base(reader)
     if listing is None:
@@ -351,7 +351,7 @@ def home(reader: Reader, *, sort: str, window: str | None) -> Listing | None:
 
 def roots(reader: Reader, *, sort: str, window: str | None, community_checked: bool = False,
           **filters: Any) -> Listing | None:  # fmt: skip
-    """The network / community / author / tag feeds (``selectors.*_feed``)."""
+    """The network / community / author / tag feeds: published roots."""
     listing = base(reader)
     if listing is None:
         return None
@@ -370,7 +370,7 @@ def roots(reader: Reader, *, sort: str, window: str | None, community_checked: b
 
 
 def thread(reader: Reader, *, root_id: Any) -> Listing | None:
-    """``selectors.thread`` over the visible posts: every reply of the root, oldest first."""
+    """A thread over the visible posts: every reply of the root, oldest first (tombstones included)."""
     listing = base(reader)
     if listing is None:
         return None
@@ -382,7 +382,7 @@ def thread(reader: Reader, *, root_id: Any) -> Listing | None:
 
 
 def search(reader: Reader, *, text: str) -> Listing | None:
-    """``selectors.search_posts``: published posts matching ``text`` (websearch syntax), best first
+    """Search: published posts matching ``text`` (websearch syntax), best first
     among the newest ``SEARCH_CANDIDATES`` visible matches."""
     listing = base(reader)
     if listing is None:

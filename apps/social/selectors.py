@@ -1,10 +1,10 @@
-"""Social reads: blocks (shared with chat and inbox), visibility, feeds, search.
+"""Social reads through the ORM: blocks (shared with chat and inbox), visibility, single posts.
 
-Every feed is ONE indexed query (roots, published, a partial index per filter
-and sort: see ``Post.Meta.indexes``) plus a fixed set of prefetches
-(``with_post_relations``): the SQL count does not depend on the page size.
-Sorts read stored columns only — ``hot_rank`` and ``score`` are written by the
-services and the periodic job, never computed per row here.
+The post lists read through ``apps.social.reads`` (one SQL statement per page,
+the same visibility rules in SQL); this module keeps the querysets of a single
+post, the writes' checks and the serializers' scopes. Sorts read stored
+columns only — ``hot_rank`` and ``score`` are written by the services and the
+periodic job, never computed per row.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import F, Prefetch, Q, QuerySet
-from django.utils import timezone
-
-from apps.core.ids import uuid7_floor
+from django.db.models import Prefetch, Q, QuerySet
 
 from .models import (
     Block,
@@ -29,7 +25,6 @@ from .models import (
     Post,
     PostMedia,
     PostReaction,
-    PostStatus,
     PostTag,
     PostVisibility,
 )
@@ -37,7 +32,6 @@ from .permissions import is_authenticated, is_network_moderator, visible_communi
 
 SORTS = ("new", "hot", "top")
 TOP_WINDOWS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30), "all": None}
-ORDERING = {"new": ("-id",), "hot": ("-hot_rank", "-id"), "top": ("-score", "-id")}
 
 
 # --- blocks (imported by chat and inbox) --------------------------------------------
@@ -126,95 +120,8 @@ def with_post_relations(qs: QuerySet[Post], *, viewer: Any) -> QuerySet[Post]:
 
 
 # --- feeds ----------------------------------------------------------------------------
-
-
-def _sorted(qs: QuerySet[Post], sort: str, window: str | None) -> QuerySet[Post]:
-    if sort not in SORTS:
-        sort = "new"
-    if sort == "top":
-        span = TOP_WINDOWS.get(window or "all")
-        if span is not None:  # UUIDv7 ids are time-ordered: the window is a pk range
-            qs = qs.filter(pk__gte=uuid7_floor(timezone.now() - span))
-    return qs.order_by(*ORDERING[sort])
-
-
-def _roots(qs: QuerySet[Post]) -> QuerySet[Post]:
-    return qs.filter(status=PostStatus.PUBLISHED, reply_to__isnull=True)
-
-
-def _without_blocked(qs: QuerySet[Post], viewer: Any) -> QuerySet[Post]:
-    if not is_authenticated(viewer):
-        return qs
-    return qs.exclude(author_id__in=blocked_ids(viewer))
-
-
-def home_feed(
-    qs: QuerySet[Post], *, viewer: Any, sort: str = "new", window: str | None = None
-) -> QuerySet[Post]:
-    """Roots by followed users and organizations, in joined or followed communities, and your own."""
-    follows = Follow.objects.filter(follower_id=viewer.pk)
-    sources = (
-        Q(author_id=viewer.pk)
-        | Q(author_id__in=follows.filter(followee_user__isnull=False).values("followee_user_id"))
-        | Q(
-            owner_organization_id__in=follows.filter(followee_organization__isnull=False).values(
-                "followee_organization_id"
-            )
-        )
-        | Q(community_id__in=joined_community_ids(viewer))
-        | Q(community_id__in=follows.filter(followee_community__isnull=False).values("followee_community_id"))
-    )
-    qs = _roots(qs).filter(sources).filter(visible_posts_q(viewer))
-    return _sorted(_without_blocked(qs, viewer), sort, window)
-
-
-def network_feed(
-    qs: QuerySet[Post], *, viewer: Any, sort: str = "new", window: str | None = None
-) -> QuerySet[Post]:
-    """Every root the viewer may read (``posts`` without filters)."""
-    qs = _roots(qs).filter(visible_posts_q(viewer))
-    return _sorted(_without_blocked(qs, viewer), sort, window)
-
-
-def community_feed(
-    qs: QuerySet[Post], *, viewer: Any, community: Community, sort: str = "new", window: str | None = None
-) -> QuerySet[Post]:
-    """Roots of one community the caller has been checked to see."""
-    qs = _roots(qs).filter(community=community).filter(visible_posts_q(viewer, community_checked=True))
-    return _sorted(_without_blocked(qs, viewer), sort, window)
-
-
-def author_feed(
-    qs: QuerySet[Post], *, viewer: Any, author_id: Any, sort: str = "new", window: str | None = None
-) -> QuerySet[Post]:
-    qs = _roots(qs).filter(author_id=author_id).filter(visible_posts_q(viewer))
-    return _sorted(_without_blocked(qs, viewer), sort, window)
-
-
-def tag_feed(
-    qs: QuerySet[Post], *, viewer: Any, tag_id: Any, sort: str = "new", window: str | None = None
-) -> QuerySet[Post]:
-    """Roots carrying the tag: the (tag, post) index drives ``new``; the other sorts read the
-    stored rank of the tag's posts."""
-    qs = _roots(qs).filter(post_tags__tag_id=tag_id).filter(visible_posts_q(viewer))
-    return _sorted(_without_blocked(qs, viewer), sort, window)
-
-
-def thread(qs: QuerySet[Post], *, viewer: Any, root: Post) -> QuerySet[Post]:
-    """Every reply of ``root``, oldest first (ix thread_root, id); tombstones stay in place."""
-    return _without_blocked(qs.filter(thread_root=root), viewer).order_by("id")
-
-
-def search_posts(qs: QuerySet[Post], *, viewer: Any, text: str) -> QuerySet[Post]:
-    """Published posts matching ``text`` (websearch syntax), best first: the GIN index finds
-    them, ``ts_rank`` orders the matches."""
-    query = SearchQuery(text, search_type="websearch", config="english")
-    qs = qs.filter(status=PostStatus.PUBLISHED, search_vector=query).filter(visible_posts_q(viewer))
-    return (
-        _without_blocked(qs, viewer)
-        .annotate(rank=SearchRank(F("search_vector"), query))
-        .order_by("-rank", "-id")
-    )
+# The post lists (home, network, community, author, tag, thread, search) read through
+# ``apps.social.reads``: one SQL statement per page, the SQL form of ``visible_posts_q``.
 
 
 def community_for(*, network: Any, viewer: Any, pk: Any) -> Community:
