@@ -121,7 +121,8 @@ def main() -> int:
         env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], SCRATCH_REDIS_DB)
         if not args.reuse_db:
             recreate_database(admin_url, SCRATCH_DB)
-            manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "migrate", "--noinput", "-v", "0")  # a reused database gets new migrations too
+        if not args.reuse_db:
             manage(
                 env, "seed_demo", "--networks", str(args.networks), "--users", str(args.users),
                 "--posts", str(args.posts),

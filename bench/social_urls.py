@@ -11,7 +11,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
 
-from apps.social.reads import SEARCH_CANDIDATES
+from apps.social.reads import SEARCH_CANDIDATES, SEARCH_WINDOW
 from bench.urls import urlpatterns as bench_urlpatterns
 
 COLUMNS = (
@@ -40,12 +40,19 @@ SQL = {
         f"SELECT {COLUMNS} FROM social_post p JOIN accounts_user u ON u.id = p.author_id "
         "WHERE p.thread_root_id = %(target)s ORDER BY p.id LIMIT %(size)s"
     ),
-    # the same page as ours: ts_rank over the newest SEARCH_CANDIDATES matches only (apps/social/reads.py)
+    # the same page as ours, found the same way (apps/social/reads.py): ts_rank over the newest
+    # SEARCH_CANDIDATES matches, taken from the newest SEARCH_WINDOW posts when enough match there,
+    # else through the GIN index
     "search": (
-        f"SELECT {COLUMNS} FROM (SELECT cand.id, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s))"
-        " AS rank FROM (SELECT p.id FROM social_post p WHERE p.network_id = %(network)s AND p.status = 'published'"
+        "WITH recent AS MATERIALIZED (SELECT w.id FROM (SELECT p.id, p.search_vector FROM social_post p"
+        " WHERE p.network_id = %(network)s AND p.status = 'published' ORDER BY p.id DESC LIMIT %(window)s) w"
+        " WHERE w.search_vector @@ websearch_to_tsquery('english', %(q)s) ORDER BY w.id DESC LIMIT %(candidates)s),"
+        " cand AS (SELECT id FROM recent WHERE (SELECT count(*) FROM recent) >= %(candidates)s UNION ALL"
+        " SELECT * FROM (SELECT p.id FROM social_post p WHERE p.network_id = %(network)s AND p.status = 'published'"
         " AND p.search_vector @@ websearch_to_tsquery('english', %(q)s) ORDER BY p.id DESC LIMIT %(candidates)s)"
-        " cand JOIN social_post cp ON cp.id = cand.id ORDER BY rank DESC, cand.id DESC LIMIT %(size)s) r"
+        " every WHERE (SELECT count(*) FROM recent) < %(candidates)s)"
+        f" SELECT {COLUMNS} FROM (SELECT cand.id, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s))"
+        " AS rank FROM cand JOIN social_post cp ON cp.id = cand.id ORDER BY rank DESC, cand.id DESC LIMIT %(size)s) r"
         " JOIN social_post p ON p.id = r.id JOIN accounts_user u ON u.id = p.author_id "
         "ORDER BY r.rank DESC, p.id DESC"
     ),
@@ -61,6 +68,7 @@ def bare_feed(request, kind: str):
         "q": request.GET.get("q", ""),
         "size": min(int(request.GET.get("size", 20)), 200),
         "candidates": SEARCH_CANDIDATES,
+        "window": SEARCH_WINDOW,
     }
     sql = SQL[kind].replace("{order}", ORDER.get(request.GET.get("sort", "new"), "p.id DESC"))
     with connection.cursor() as cursor:

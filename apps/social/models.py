@@ -224,6 +224,10 @@ class Post(NetworkScopedModel):
             models.Index(fields=["thread_root", "id"], name="post_thread"),
             models.Index(fields=["author", "-id"], name="post_author_all"),
             models.Index(fields=["network", "-id"], condition=Q(report_count__gt=0), name="post_reported"),
+            # search walks the newest published posts first (apps.social.reads.SEARCH_WINDOW)
+            models.Index(
+                fields=["network", "-id"], condition=Q(status="published"), name="post_net_published"
+            ),
             GinIndex(fields=["search_vector"], name="post_search"),
         ]
 

@@ -259,6 +259,23 @@ def test_search_ranks_the_newest_visible_matches(user_client, user, network, mon
     assert found[0] == str(strong.pk) and set(found) == {str(strong.pk), str(newest.pk), str(weak[2].pk)}
 
 
+def test_search_finds_the_same_candidates_in_the_newest_window_or_through_the_index(
+    user_client, user, monkeypatch
+):
+    matches = []
+    for i in range(6):
+        matches.append(services.create_post(actor=user, body=f"zebra {'zebra ' * (i % 3)}post {i}"))
+        services.create_post(actor=user, body=f"nothing to see {i}")  # newer posts that do not match
+    monkeypatch.setattr(reads, "SEARCH_CANDIDATES", 3)
+    pages = {}
+    for window in (1000, 4):  # 3 matches among the newest 1000 posts; fewer among the newest 4: the index
+        monkeypatch.setattr(reads, "SEARCH_WINDOW", window)
+        pages[window] = _ids(user_client.get("/api/v1/posts/?q=zebra"))
+    assert pages[1000] == pages[4]
+    assert set(pages[4]) == {str(p.pk) for p in matches[-3:]}  # the newest three matches, ranked
+    assert pages[4][0] == str(matches[-1].pk)  # "zebra zebra zebra" ranks first
+
+
 def test_search_pages_walk_equal_ranks_once(user_client, user):
     posts = [services.create_post(actor=user, body="same words every time") for _ in range(5)]
     seen, url = [], "/api/v1/posts/?q=words&page_size=2"
