@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.api import ensure_same_network
+from apps.core.db import statement_cursor
 from apps.core.exceptions import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from apps.core.ids import uuid7
 from apps.core.masking import redact
@@ -644,13 +645,13 @@ def _claim_next(actor: Any, project: Any, rules: list[str], *, granted: bool = F
         "token": uuid.uuid4(), "source": ClaimSource.MANUAL, "agent_max": AGENT_DEFAULT_MAX_CLAIMS,
         "human_max": HUMAN_MAX_ACTIVE_CLAIMS, **(_agent_grant_sql()[1] if granted else {}),
     }  # fmt: skip
-    try:
+    try:  # prepared: planning the statement cost as much as running it
         if connection.in_atomic_block:  # a savepoint keeps the caller's transaction usable
-            with transaction.atomic(), connection.cursor() as cursor:
+            with transaction.atomic(), statement_cursor() as cursor:
                 cursor.execute(sql, params)
                 row = cursor.fetchone()
         else:  # autocommit: the statement is its own transaction
-            with connection.cursor() as cursor:
+            with statement_cursor() as cursor:
                 cursor.execute(sql, params)
                 row = cursor.fetchone()
     except IntegrityError as exc:

@@ -32,16 +32,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from apps.core.db import statement_cursor
 from apps.core.ids import uuid7
 from apps.notifications import rules
 from apps.notifications.dispatch import Notice, dispatch
@@ -341,7 +339,7 @@ def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
         rows = [_event_row(ord_, merged) for ord_, merged in enumerate(events)]
         params = [now, *(list(column) for column in zip(*rows, strict=True))]
     by_key = {ev.key: ev for ev in events}
-    with _cursor(prepared=one) as cursor:
+    with statement_cursor(prepared=one) as cursor:
         cursor.execute(_statement(one), params)
         fetched = cursor.fetchall()
     out: list[Delivered] = []
@@ -350,38 +348,6 @@ def _upsert(events: list[_Merged], now: datetime) -> list[Delivered]:
         event = by_key[(row[1], row[2], row[6], row[7])]
         out.append(Delivered(row, event, now))
     return out
-
-
-@contextmanager
-def _cursor(*, prepared: bool) -> Iterator[Any]:
-    """A cursor; ``prepared``: the statement is bound server-side and prepared once per connection.
-
-    The upsert's CTEs cost more to plan than to run, and a single event (a
-    reaction, a reply) is the hot path: its statement text never changes, so
-    PostgreSQL plans it once per connection. Not behind a transaction-mode
-    pooler (``DATABASE_BEHIND_POOLER``), where nothing may live in a server
-    session. The cursor is Django's wrapper (query logging and counting see it).
-    """
-    if not prepared or getattr(settings, "DATABASE_BEHIND_POOLER", False):
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    connection.ensure_connection()
-    raw = connection.connection
-    previous = raw.prepare_threshold
-    raw.prepare_threshold = 0  # prepare at the first execution (client-bound cursors never prepare)
-    try:
-        wrapped = (
-            connection.make_debug_cursor(ServerBindingCursor(raw))
-            if connection.queries_logged
-            else connection.make_cursor(ServerBindingCursor(raw))
-        )
-        with wrapped as cursor:
-            yield cursor
-    finally:
-        raw.prepare_threshold = previous
 
 
 def _notice(d: Delivered) -> Notice:

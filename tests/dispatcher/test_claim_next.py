@@ -147,3 +147,17 @@ def test_a_claim_committed_while_claim_next_waited_counts_against_the_limit(user
     assert list(TaskClaim.objects.values_list("task_id", flat=True)) == [held.pk]
     assert RoadmapTask.objects.get(pk=other.pk).status == "open"
     assert ClaimantLoad.objects.get(claimant=agent).live == 1
+
+
+@pytest.mark.django_db
+def test_the_claim_statement_is_planned_once_per_connection(project):
+    agent = contributor(project, agent_max_concurrent_claims=5)
+    for _ in range(3):
+        RoadmapTaskFactory(project=project)
+    for _ in range(3):
+        services.claim_next(actor=agent, project=project)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%dispatcher_claimant_live%%'"
+        )
+        assert cursor.fetchone()[0] == 1
