@@ -22,9 +22,9 @@ select_related models and three prefetch levels, building the Q trees.
   subqueries — one statement whatever the page size.
 * **Search** ranks with ``ts_rank`` only the newest ``SEARCH_CANDIDATES``
   visible matches; ranking every match of a common word cost ~400 ms at 1M
-  posts. They are found by walking the newest ``SEARCH_WINDOW`` visible posts
-  (index ``post_net_published``) when that many match there, else by the GIN
-  index (a rarer word) — the same set either way.
+  posts. They are found among the newest ``SEARCH_WINDOW`` published posts
+  of the network (index ``post_net_published``) when that many visible ones
+  match there, else by the GIN index (a rarer word) — the same set either way.
 * **The output**: PostgreSQL writes each post's JSON (``json_build_object``, the
   timestamps as DRF formats them); Python joins the rows and adds the media
   URLs (the storage signs them) and the ``next`` link. The JSON equals
@@ -556,12 +556,15 @@ def fetch_page(listing: Listing, reader: Reader, *, cursor: list[Any] | None, si
         scan = f"{_POST} p LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
         recent_where = " AND ".join(w for w in listing.where if w != _MATCH)
         after = f"WHERE {_cursor_filter(listing, cursor, prefix='r.')}" if cursor else ""
+        # the window is the newest published posts of the network (the index alone); the match,
+        # then visibility, are checked on its rows in order (a common word: most rows are cut by
+        # the match before any join)
         inner = (
             "WITH recent AS MATERIALIZED ("
-            f" SELECT w.id, w.shown FROM (SELECT p.id, {shown} AS shown, p.search_vector FROM {scan}"
-            f"  WHERE {recent_where} ORDER BY p.id DESC LIMIT %(window)s) w"
-            f" WHERE w.search_vector @@ websearch_to_tsquery('english', %(q)s) ORDER BY w.id DESC"
-            " LIMIT %(candidates)s"
+            f" SELECT p.id, {shown} AS shown FROM (SELECT * FROM {_POST} w WHERE w.network_id = %(network)s"
+            "  AND w.status = 'published' ORDER BY w.id DESC LIMIT %(window)s) p"
+            f" LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
+            f" WHERE {_MATCH} AND {recent_where} ORDER BY p.id DESC LIMIT %(candidates)s"
             "), cand AS ("
             " SELECT id, shown FROM recent WHERE (SELECT count(*) FROM recent) >= %(candidates)s"
             " UNION ALL"
