@@ -405,6 +405,16 @@ _PICK_ONE = """
     WHERE t.id = %(task)s AND t.status = 'open' AND t.deps_done AND EXISTS (SELECT 1 FROM u WHERE u.active)
     FOR UPDATE OF t
 """
+# the claim row of the task a statement's ``moved`` CTE moved to claimed (both claim statements)
+_CLAIM_ROW = """
+    INSERT INTO {claim} (id, created_at, updated_at, network_id, task_id, claimant_id, status, lease_token, fence,
+                         lease_expires_at, attempt_no, source, signal_id, end_reason)
+    SELECT %(id)s, %(now)s, %(now)s, m.network_id, m.id, %(claimant)s, 'active', %(token)s, m.lease_seq,
+           %(now)s + make_interval(secs => m.lease_seconds),
+           LEAST((SELECT count(*) FROM {claim} c WHERE c.task_id = m.id) + 1, 32000), %(source)s, %(signal)s, ''
+    FROM moved m
+    RETURNING task_id, network_id, fence, lease_expires_at, attempt_no
+"""
 _CLAIM = """
 WITH u AS (
     SELECT id, (NOT is_ai OR agent_status = 'active') AS active, agent_max_concurrent_claims AS max_claims
@@ -414,15 +424,7 @@ WITH u AS (
     UPDATE {task} t SET status = 'claimed', lease_seq = t.lease_seq + 1, updated_at = %(now)s
     FROM pick WHERE t.id = pick.id AND t.status = 'open'
     RETURNING t.id, t.network_id, t.lease_seq, t.lease_seconds
-), claim AS (
-    INSERT INTO {claim} (id, created_at, updated_at, network_id, task_id, claimant_id, status, lease_token, fence,
-                         lease_expires_at, attempt_no, source, signal_id, end_reason)
-    SELECT %(id)s, %(now)s, %(now)s, m.network_id, m.id, %(claimant)s, 'active', %(token)s, m.lease_seq,
-           %(now)s + make_interval(secs => m.lease_seconds),
-           LEAST((SELECT count(*) FROM {claim} c WHERE c.task_id = m.id) + 1, 32000), %(source)s, %(signal)s, ''
-    FROM moved m
-    RETURNING task_id, network_id, fence, lease_expires_at, attempt_no
-)
+), claim AS ({claim_row})
 SELECT u.active AND {granted}, u.max_claims, claim.task_id, claim.network_id, claim.fence, claim.lease_expires_at,
        claim.attempt_no
 FROM u LEFT JOIN claim ON true
@@ -500,7 +502,7 @@ def _grant(*, claimant: Any, source: str, signal_row: Any = None, task: RoadmapT
     }  # fmt: skip
     pick = (_PICK_ONE if task is not None else _PICK_NEXT).format(**tables)
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM.format(pick=pick, **tables), params)
+        cursor.execute(_CLAIM.format(pick=pick, claim_row=_CLAIM_ROW.format(**tables), **tables), params)
         active, max_claims, task_id, network_id, fence, expires, attempt = cursor.fetchone()
         if not active:
             if granted:
@@ -593,15 +595,7 @@ WITH u AS MATERIALIZED (
     UPDATE {task} t SET status = 'claimed', lease_seq = t.lease_seq + 1, updated_at = %(now)s
     FROM chk, u WHERE t.id = chk.id AND t.status = 'open' AND NOT chk.funded AND chk.live < u.max_claims
     RETURNING t.id, t.network_id, t.lease_seq, t.lease_seconds
-), claim AS (
-    INSERT INTO {claim} (id, created_at, updated_at, network_id, task_id, claimant_id, status, lease_token, fence,
-                         lease_expires_at, attempt_no, source, signal_id, end_reason)
-    SELECT %(id)s, %(now)s, %(now)s, m.network_id, m.id, %(claimant)s, 'active', %(token)s, m.lease_seq,
-           %(now)s + make_interval(secs => m.lease_seconds),
-           LEAST((SELECT count(*) FROM {claim} c WHERE c.task_id = m.id) + 1, 32000), %(source)s, NULL, ''
-    FROM moved m
-    RETURNING task_id, network_id, fence, lease_expires_at, attempt_no
-)
+), claim AS ({claim_row})
 SELECT u.active AND {granted}, chk.id IS NOT NULL, chk.funded, claim.task_id, claim.network_id, claim.fence,
        claim.lease_expires_at, claim.attempt_no
 FROM u LEFT JOIN chk ON true LEFT JOIN claim ON true
@@ -638,11 +632,14 @@ def _claim_next(actor: Any, project: Any, rules: list[str], *, granted: bool = F
     sql = _claim_next_sql.get(granted)
     if sql is None:
         grant = _agent_grant_sql() if granted else ("true", {})
-        sql = _claim_next_sql[granted] = _CLAIM_NEXT.format(**_tables(), granted=grant[0])
+        tables = _tables()
+        sql = _claim_next_sql[granted] = _CLAIM_NEXT.format(
+            **tables, granted=grant[0], claim_row=_CLAIM_ROW.format(**tables)
+        )
     now = timezone.now()
     params = {
         "claimant": actor.pk, "project": project.pk, "rules": rules, "now": now, "id": uuid7(),
-        "token": uuid.uuid4(), "source": ClaimSource.MANUAL, "agent_max": AGENT_DEFAULT_MAX_CLAIMS,
+        "token": uuid.uuid4(), "source": ClaimSource.MANUAL, "signal": None, "agent_max": AGENT_DEFAULT_MAX_CLAIMS,
         "human_max": HUMAN_MAX_ACTIVE_CLAIMS, **(_agent_grant_sql()[1] if granted else {}),
     }  # fmt: skip
     try:  # prepared: planning the statement cost as much as running it

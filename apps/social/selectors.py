@@ -54,11 +54,6 @@ def blockers_among(*, user_ids: Iterable[UUID], blocked_id: UUID) -> set[UUID]:
     )
 
 
-def blocked_ids(viewer: Any) -> QuerySet:
-    """Subquery: the users ``viewer`` has blocked."""
-    return Block.objects.filter(blocker_id=viewer.pk).values("blocked_id")
-
-
 # --- visibility -----------------------------------------------------------------------
 
 
