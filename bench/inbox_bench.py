@@ -325,7 +325,7 @@ def main() -> int:
                 profile = cProfile.Profile()
                 profile.runcall(fn)
                 print(f"\n--- profile: {name} ---")
-                pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+                pstats.Stats(profile).sort_stats(os.environ.get("PSORT", "cumulative")).print_stats(45)
             reset()
         keep_online()
         storm = compare(

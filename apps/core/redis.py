@@ -143,6 +143,65 @@ class Script:
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args, **options)
 
 
+class Ahead:
+    """Commands sent now, their replies read later: a Redis round trip overlapped with other I/O.
+
+    ``Ahead(commands)`` writes the commands on a connection of the pool at
+    once and returns; ``result()`` reads their replies (one list, in order)
+    and gives the connection back. The caller does something slow in between
+    (a SQL statement), so Redis answers while PostgreSQL works and the read
+    costs no round trip of its own. If anything goes wrong (a connection
+    error, ``result()`` never called before ``close()``), the connection is
+    dropped rather than returned with unread replies, and ``result()`` runs
+    the commands the ordinary way once.
+    """
+
+    __slots__ = ("_commands", "_conn", "_pool")
+
+    def __init__(self, commands: Sequence[tuple[Any, ...]]) -> None:
+        self._commands = list(commands)
+        self._pool = get_redis().connection_pool
+        self._conn = None
+        if not self._commands:
+            return
+        conn = self._pool.get_connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(self._commands))
+        except (redis.RedisError, OSError):
+            self._discard(conn)
+            return
+        self._conn = conn
+
+    def _discard(self, conn: Any) -> None:
+        try:
+            conn.disconnect()
+        finally:
+            self._pool.release(conn)
+
+    def result(self) -> list[Any]:
+        conn, self._conn = self._conn, None
+        if not self._commands:
+            return []
+        if conn is not None:
+            try:
+                replies = [conn.read_response() for _ in self._commands]
+            except (redis.RedisError, OSError):
+                self._discard(conn)
+            else:
+                self._pool.release(conn)
+                return replies
+        pipe = get_redis().pipeline(transaction=False)
+        for command in self._commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
+
+    def close(self) -> None:
+        """Give up on the replies (the caller failed before reading them)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._discard(conn)
+
+
 def key(*parts: object) -> str:
     return "colony:" + ":".join(str(p) for p in parts)
 

@@ -23,8 +23,9 @@ then flushed together (a mention of 1,000 members is one INSERT):
    upserts and one notification;
 4. after commit, the cached unread counts of recipients with a newly unread
    item are invalidated, and ``inbox.item`` {item, unread_count} goes to every
-   recipient with a live socket (presence; counts from Redis, a grouped count
-   for the misses), in one event-loop hop.
+   recipient with a live socket (presence: asked of Redis before the statement
+   and read after it, so the round trip overlaps PostgreSQL's work; counts from
+   Redis, a grouped count for the misses), in one event-loop hop.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from apps.core.ids import uuid7
 from apps.notifications import rules
 from apps.notifications.dispatch import Notice, dispatch
 from apps.notifications.rules import Recipient
+from apps.realtime.presence import ConnectedAhead
 
 from .models import InboxItem
 
@@ -427,16 +429,23 @@ def deliver_events(events: list[Event]) -> None:
     recipients: dict[Any, Recipient] = {}
     changed: set[Any] = set()
     merged = _merge(events)
-    # no transaction of its own: each statement commits by itself (one round trip for a repeat);
-    # the flush is after-commit work already, and a crash between them loses only this delivery
-    for start in range(0, len(merged), _CHUNK):
-        for d in _upsert(merged[start : start + _CHUNK], now):
-            latest[d.item_id] = d
-            if d.became_unread:  # a repeat of an item still unread leaves the count alone
-                changed.add(d.recipient_id)
-                if d.event.notify:
-                    recipients[d.recipient_id] = d.recipient
-                    notices.append(_notice(d))
+    # who has a live socket: asked before the statement, answered while PostgreSQL runs it
+    presence = ConnectedAhead({m.last.recipient_id for m in merged})
+    try:
+        # no transaction of its own: each statement commits by itself (one round trip for a repeat);
+        # the flush is after-commit work already, and a crash between them loses only this delivery
+        for start in range(0, len(merged), _CHUNK):
+            for d in _upsert(merged[start : start + _CHUNK], now):
+                latest[d.item_id] = d
+                if d.became_unread:  # a repeat of an item still unread leaves the count alone
+                    changed.add(d.recipient_id)
+                    if d.event.notify:
+                        recipients[d.recipient_id] = d.recipient
+                        notices.append(_notice(d))
+    except BaseException:
+        presence.close()
+        raise
+    online = presence.result()
     after_notify = dispatch(notices, recipients=recipients, now=now) if notices else None
     delivered = list(latest.values())
 
@@ -444,22 +453,17 @@ def deliver_events(events: list[Event]) -> None:
         from .selectors import unread_changed
 
         unread_changed(changed)
-        _broadcast_delivered(delivered)
+        _broadcast_delivered(delivered, online)
         if after_notify is not None:
             after_notify()
 
     transaction.on_commit(after_commit, robust=True)
 
 
-def _broadcast_delivered(delivered: list[Delivered]) -> None:
-    """``broadcast_items`` of the recipients with a live socket: presence is read first, so a
-    recipient without one costs that one pipelined read and no item is built for them."""
-    from apps.realtime.presence import connected_user_ids
-
-    if not delivered:
-        return
-    online = connected_user_ids({d.recipient_id for d in delivered})
-    if online:
+def _broadcast_delivered(delivered: list[Delivered], online: set[str]) -> None:
+    """``broadcast_items`` of the recipients with a live socket (``online``: presence read alongside
+    the statement), so a recipient without one costs no extra round trip and no item is built."""
+    if delivered and online:
         live = [(d.item, d.event.actor) for d in delivered if str(d.recipient_id) in online]
         broadcast_items(live, online=online)
 

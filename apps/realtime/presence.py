@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from apps.core.redis import get_redis, key
+from apps.core.redis import Ahead, get_redis, key
 
 PRESENCE_TTL = 90
 
@@ -36,11 +36,23 @@ def mark_disconnected(user_id: Any, channel_name: str) -> None:
 
 def connected_user_ids(user_ids: Iterable[Any]) -> set[str]:
     """The subset of ``user_ids`` (as strings) with a live socket: one pipelined round trip."""
-    ids = [str(uid) for uid in user_ids]
-    if not ids:
-        return set()
-    floor = time.time() - PRESENCE_TTL
-    pipe = get_redis().pipeline(transaction=False)
-    for uid in ids:
-        pipe.zcount(_key(uid), floor, "+inf")
-    return {uid for uid, count in zip(ids, pipe.execute(), strict=True) if count}
+    return ConnectedAhead(user_ids).result()
+
+
+class ConnectedAhead:
+    """``connected_user_ids`` asked now and answered by ``result()``: the read overlaps the caller's
+    next statement (``apps.core.redis.Ahead``); ``close()`` if the caller fails before reading."""
+
+    __slots__ = ("_ahead", "_ids")
+
+    def __init__(self, user_ids: Iterable[Any]) -> None:
+        self._ids = [str(uid) for uid in user_ids]
+        floor = time.time() - PRESENCE_TTL
+        self._ahead = Ahead([("ZCOUNT", _key(uid), floor, "+inf") for uid in self._ids])
+
+    def result(self) -> set[str]:
+        counts = self._ahead.result()
+        return {uid for uid, count in zip(self._ids, counts, strict=True) if int(count)}
+
+    def close(self) -> None:
+        self._ahead.close()
