@@ -40,7 +40,7 @@ import base64
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -374,12 +374,21 @@ def roots(reader: Reader, *, sort: str, window: str | None, community_checked: b
     return listing
 
 
-def thread(reader: Reader, *, root_id: Any) -> Listing | None:
-    """A thread over the visible posts: every reply of the root, oldest first (tombstones included)."""
+def thread(reader: Reader, *, post_id: Any) -> Listing | None:
+    """The thread of a post the reader may open (``visible_post``'s rule): every visible reply of
+    its root, oldest first (tombstones included). The root is found by a subquery of the page's
+    own statement — one round trip; an empty page is either a thread without replies or a post
+    the reader may not open, which ``visible_post`` then tells apart (the view's 404)."""
+    found = _visible_post_listing(reader, post_id)
     listing = base(reader)
-    if listing is None:
+    if listing is None or found is None:
         return None
-    listing.add("p.thread_root_id = %(root)s", root=root_id)
+    # the subquery's own ``p``/``c`` (same aliases, inner scope) are the post and its community
+    listing.add(
+        f"p.thread_root_id = (SELECT COALESCE(p.thread_root_id, p.id) FROM {_POST} p "  # noqa: S608
+        f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id WHERE {' AND '.join(found.where)})",
+        **found.params,
+    )
     add_visibility(listing, reader)
     add_without_blocked(listing, reader)
     listing.order = "thread"
@@ -401,13 +410,20 @@ def search(reader: Reader, *, text: str) -> Listing | None:
     return listing
 
 
-def visible_post(reader: Reader, pk: Any) -> tuple[str, str | None] | None:
-    """(id, thread_root_id) of a post the reader may open (the thread's lookup), else None."""
+def _visible_post_listing(reader: Reader, pk: Any) -> Listing | None:
     listing = base(reader)
     if listing is None:
         return None
     listing.add("p.id = %(pk)s", pk=pk)
     add_visibility(listing, reader)
+    return listing
+
+
+def visible_post(reader: Reader, pk: Any) -> tuple[str, str | None] | None:
+    """(id, thread_root_id) of a post the reader may open (the thread's lookup), else None."""
+    listing = _visible_post_listing(reader, pk)
+    if listing is None:
+        return None
     sql = (
         f"SELECT p.id::text, p.thread_root_id::text FROM {_POST} p "
         f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id WHERE {' AND '.join(listing.where)}"
@@ -644,13 +660,25 @@ def _with_media_urls(post_json: str, files: list[list[str]]) -> str:
     return json.dumps(post, ensure_ascii=False, separators=(",", ":"))
 
 
-def page_json(request: Any, listing: Listing | None, reader: Reader, *, size: int) -> str:
+def page_json(
+    request: Any,
+    listing: Listing | None,
+    reader: Reader,
+    *,
+    size: int,
+    when_empty: Callable[[], Any] | None = None,
+) -> str:
     """The response body of one keyset page, ``{"next", "previous", "results"}``, as JSON text:
-    PostgreSQL wrote every post; Python adds media URLs and the ``next`` link."""
-    if listing is None:
+    PostgreSQL wrote every post; Python adds media URLs and the ``next`` link. ``when_empty`` is
+    called when there are no rows (before the empty page is returned; it may raise)."""
+    rows: list[tuple] = []
+    if listing is not None:
+        cursor = decode_cursor(request.query_params.get("cursor"), listing.order)
+        rows = fetch_page(listing, reader, cursor=cursor, size=size + 1)
+    if not rows:
+        if when_empty is not None:
+            when_empty()
         return '{"next":null,"previous":null,"results":[]}'
-    cursor = decode_cursor(request.query_params.get("cursor"), listing.order)
-    rows = fetch_page(listing, reader, cursor=cursor, size=size + 1)
     more = len(rows) > size
     rows = rows[:size]
     link = next_link(request, listing.order, rows[-1]) if more and rows else None

@@ -220,7 +220,7 @@ def _fill(user, network, n=24):
         ("/api/v1/feed/?sort=new", 1),
         ("/api/v1/feed/?sort=hot", 1),
         ("/api/v1/posts/?community={community}", 2),  # + the community's lookup
-        ("/api/v1/posts/{root}/thread/", 2),  # + the root's lookup
+        ("/api/v1/posts/{root}/thread/", 1),  # the root is found by a subquery of the page
         ("/api/v1/posts/?q=findable", 1),
         ("/api/v1/posts/", 1),
     ],
@@ -319,3 +319,52 @@ def test_lists_leave_out_an_org_whose_policy_refuses(user_client, user, network)
         assert _ids(user_client.get(url)) == [str(outside.pk)], url
     assert _ids(user_client.get(f"/api/v1/posts/?community={community.pk}")) == []
     assert user_client.get(f"/api/v1/posts/{inside.pk}/thread/").status_code in (403, 404)
+
+
+def test_a_thread_is_found_from_any_of_its_posts_and_a_hidden_post_has_no_thread(
+    make_client, user, alice, network
+):
+    private = CommunityFactory(network=network, owner_user=alice, visibility="private")
+    CommunityMemberFactory(community=private, user=alice, role="owner")
+    root = PostFactory(author=alice)
+    first = PostFactory(author=alice, reply_to=root, thread_root=root)
+    second = PostFactory(author=user, reply_to=first, thread_root=root)
+    lonely = PostFactory(author=alice)
+    secret = PostFactory(author=alice, community=private)
+    PostFactory(author=alice, community=private, reply_to=secret, thread_root=secret)
+    client = make_client(user)
+    whole = [str(first.pk), str(second.pk)]
+    assert _ids(client.get(f"/api/v1/posts/{root.pk}/thread/")) == whole
+    assert _ids(client.get(f"/api/v1/posts/{second.pk}/thread/")) == whole  # from a reply: its root's thread
+    assert _ids(client.get(f"/api/v1/posts/{lonely.pk}/thread/")) == []  # no replies: an empty page, 200
+    for post in (secret, PostFactory(), None):  # a private community's post; another network's; none at all
+        response = client.get(
+            f"/api/v1/posts/{post.pk if post else '0193d2c4-0000-7000-8000-000000000000'}/thread/"
+        )
+        assert response.status_code == 404, response.content[:200]
+    assert len(_ids(make_client(alice).get(f"/api/v1/posts/{secret.pk}/thread/"))) == 1
+
+
+def test_the_planner_knows_a_community_determines_its_network():
+    """A feed filters by community and by network; with the dependency statistics the estimate of
+    both together is the estimate of the community alone (not their product), so the feed walks
+    the community's ordered index instead of AND-ing bitmaps (see migration 0004)."""
+    first, second = CommunityFactory(), CommunityFactory()
+    for community in (first, second):
+        for _ in range(3):
+            author = UserFactory(network=community.network)
+            PostFactory.create_batch(120, author=author, community=community)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE social_post")
+        cursor.execute(
+            "SELECT dependencies IS NOT NULL FROM pg_stats_ext WHERE statistics_name = 'social_post_network_deps'"
+        )
+        assert cursor.fetchone() == (True,)
+
+        def estimate(where: str, params: list) -> int:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM social_post WHERE {where}", params)  # noqa: S608
+            return cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+
+        alone = estimate("community_id = %s", [first.pk])
+        both = estimate("community_id = %s AND network_id = %s", [first.pk, first.network_id])
+    assert alone == both == 360

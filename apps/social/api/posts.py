@@ -11,6 +11,7 @@ A single post (read, and the answers of writes) goes through the ORM and
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -97,10 +98,17 @@ class _PostListBase(NetworkScopedViewSet, mixins.ListModelMixin):
             return paginator.page_size
         return max(1, min(size, paginator.max_page_size))
 
-    def lean_list(self, reader: reads.Reader, listing: reads.Listing | None) -> HttpResponse:
+    def lean_list(
+        self,
+        reader: reads.Reader,
+        listing: reads.Listing | None,
+        *,
+        when_empty: Callable[[], Any] | None = None,
+    ) -> HttpResponse:
         """One keyset page of ``listing`` (None: no rows) through the lean read path: the JSON
-        PostgreSQL wrote, sent as it is (another negotiated renderer gets the parsed data)."""
-        body = reads.page_json(self.request, listing, reader, size=self.page_size())
+        PostgreSQL wrote, sent as it is (another negotiated renderer gets the parsed data).
+        ``when_empty`` runs when the page has no rows (it may raise: the thread's 404)."""
+        body = reads.page_json(self.request, listing, reader, size=self.page_size(), when_empty=when_empty)
         if isinstance(getattr(self.request, "accepted_renderer", None), JSONRenderer):
             return HttpResponse(body.encode(), content_type="application/json")
         return Response(json.loads(body))
@@ -201,11 +209,13 @@ class PostViewSet(_PostListBase, mixins.RetrieveModelMixin):
         # the post as get_queryset scopes it (network, org policy, visibility): only its root is needed;
         # the policy's object check passes on any row that scoping kept
         reader = reads.Reader.of(request)
-        found = reads.visible_post(reader, _uuid(pk))
-        if found is None:
-            raise NotFound()
-        post_id, root_id = found
-        return self.lean_list(reader, reads.thread(reader, root_id=root_id or post_id))
+        post_id = _uuid(pk)
+
+        def when_empty() -> None:  # no replies, or a post the reader may not open (a 404)
+            if reads.visible_post(reader, post_id) is None:
+                raise NotFound()
+
+        return self.lean_list(reader, reads.thread(reader, post_id=post_id), when_empty=when_empty)
 
     @extend_schema(request=s.ReplyCreateSerializer, responses={201: s.PostSerializer})
     @action(detail=True, methods=["post"])
