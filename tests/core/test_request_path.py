@@ -93,6 +93,23 @@ def test_a_cold_principal_costs_one_query_and_is_cached_for_the_ttl(network, dja
     assert 0 < get_redis().ttl(principals.network_key(network.pk)) <= principals.TTL
 
 
+def test_a_profile_edit_validates_what_changed_in_a_handful_of_statements(
+    network, django_assert_max_num_queries
+):
+    """``PATCH /api/v1/me/`` validated every CHECK constraint of the user row by a SELECT in a
+    savepoint (31 statements); it validates the fields it changes (still a clear 400) and writes."""
+    user = UserFactory(network=network)
+    client = _signed_in(user)
+    _warm(client)
+    with django_assert_max_num_queries(5):
+        response = client.patch("/api/v1/me/", {"display_name": "New name"}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["display_name"] == "New name"
+    too_long = client.patch("/api/v1/me/", {"display_name": "x" * 500}, content_type="application/json")
+    assert too_long.status_code == 400 and "display_name" in too_long.json(), too_long.json()
+    user.refresh_from_db()
+    assert user.display_name == "New name"
+
+
 # --- the rules the cache must not bend -------------------------------------------------------
 
 
