@@ -127,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         calls[name] = stats.total_calls / 50
         if name == args.profile:
             out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PSORT", "tottime")).print_stats(int(os.environ.get("PTOP", "40")))
+            pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PSORT", "tottime")).print_stats(
+                int(os.environ.get("PTOP", "40"))
+            )
             print(out.getvalue())
     bare_cpu = statistics.median(cpu["bare"])
     print(
