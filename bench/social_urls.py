@@ -41,19 +41,20 @@ SQL = {
         "WHERE p.thread_root_id = %(target)s ORDER BY p.id LIMIT %(size)s"
     ),
     # the same page as ours, found the same way (apps/social/reads.py): ts_rank over the newest
-    # SEARCH_CANDIDATES matches, taken from the newest SEARCH_WINDOW posts when enough match there,
-    # else through the GIN index
+    # SEARCH_CANDIDATES matches (each ranked where it is found), taken from the newest SEARCH_WINDOW
+    # posts when enough match there, else through the GIN index
     "search": (
-        "WITH recent AS MATERIALIZED (SELECT w.id FROM (SELECT p.id, p.search_vector FROM social_post p"
+        "WITH recent AS MATERIALIZED (SELECT w.id, ts_rank(w.search_vector, websearch_to_tsquery('english', %(q)s))"
+        " AS rank FROM (SELECT p.id, p.search_vector FROM social_post p"
         " WHERE p.network_id = %(network)s AND p.status = 'published' ORDER BY p.id DESC LIMIT %(window)s) w"
         " WHERE w.search_vector @@ websearch_to_tsquery('english', %(q)s) ORDER BY w.id DESC LIMIT %(candidates)s),"
-        " cand AS (SELECT id FROM recent WHERE (SELECT count(*) FROM recent) >= %(candidates)s UNION ALL"
-        " SELECT * FROM (SELECT p.id FROM social_post p WHERE p.network_id = %(network)s AND p.status = 'published'"
+        " cand AS (SELECT id, rank FROM recent WHERE (SELECT count(*) FROM recent) >= %(candidates)s UNION ALL"
+        " SELECT * FROM (SELECT p.id, ts_rank(p.search_vector, websearch_to_tsquery('english', %(q)s)) AS rank"
+        " FROM social_post p WHERE p.network_id = %(network)s AND p.status = 'published'"
         " AND p.search_vector @@ websearch_to_tsquery('english', %(q)s) ORDER BY p.id DESC LIMIT %(candidates)s)"
         " every WHERE (SELECT count(*) FROM recent) < %(candidates)s)"
-        f" SELECT {COLUMNS} FROM (SELECT cand.id, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s))"
-        " AS rank FROM cand JOIN social_post cp ON cp.id = cand.id ORDER BY rank DESC, cand.id DESC LIMIT %(size)s) r"
-        " JOIN social_post p ON p.id = r.id JOIN accounts_user u ON u.id = p.author_id "
+        f" SELECT {COLUMNS} FROM (SELECT cand.id, cand.rank FROM cand ORDER BY cand.rank DESC, cand.id DESC"
+        " LIMIT %(size)s) r JOIN social_post p ON p.id = r.id JOIN accounts_user u ON u.id = p.author_id "
         "ORDER BY r.rank DESC, p.id DESC"
     ),
 }

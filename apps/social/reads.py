@@ -78,6 +78,7 @@ SEARCH_CANDIDATES = 1000
 #: how many of the newest visible posts search walks for them before it asks the GIN index
 SEARCH_WINDOW = 20000
 _MATCH = "p.search_vector @@ websearch_to_tsquery('english', %(q)s)"
+_RANK = "ts_rank(p.search_vector, websearch_to_tsquery('english', %(q)s))"
 GRAPH_TTL = 600  # seconds a cached graph lives (a lost invalidation heals by then)
 GEN_TTL = 2 * 86400
 
@@ -575,22 +576,20 @@ def fetch_page(listing: Listing, reader: Reader, *, cursor: list[Any] | None, si
         # the window is the newest published posts of the network (the index alone); the match,
         # then visibility, are checked on its rows in order (a common word: most rows are cut by
         # the match before any join)
+        # each candidate is ranked where it is found (its row is in hand), not looked up again
         inner = (
             "WITH recent AS MATERIALIZED ("
-            f" SELECT p.id, {shown} AS shown FROM (SELECT * FROM {_POST} w WHERE w.network_id = %(network)s"
-            "  AND w.status = 'published' ORDER BY w.id DESC LIMIT %(window)s) p"
+            f" SELECT p.id, {shown} AS shown, {_RANK} AS rank FROM (SELECT * FROM {_POST} w"
+            "  WHERE w.network_id = %(network)s AND w.status = 'published' ORDER BY w.id DESC LIMIT %(window)s) p"
             f" LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id"
             f" WHERE {_MATCH} AND {recent_where} ORDER BY p.id DESC LIMIT %(candidates)s"
             "), cand AS ("
-            " SELECT id, shown FROM recent WHERE (SELECT count(*) FROM recent) >= %(candidates)s"
+            " SELECT id, shown, rank FROM recent WHERE (SELECT count(*) FROM recent) >= %(candidates)s"
             " UNION ALL"
-            f" SELECT * FROM (SELECT p.id, {shown} AS shown FROM {scan} WHERE {where}"
+            f" SELECT * FROM (SELECT p.id, {shown} AS shown, {_RANK} AS rank FROM {scan} WHERE {where}"
             "  ORDER BY p.id DESC LIMIT %(candidates)s) every"
             " WHERE (SELECT count(*) FROM recent) < %(candidates)s"
-            ") SELECT r.id, r.rank, r.shown FROM ("
-            " SELECT cand.id, cand.shown, ts_rank(cp.search_vector, websearch_to_tsquery('english', %(q)s)) AS rank"
-            f" FROM cand JOIN {_POST} cp ON cp.id = cand.id"
-            f") r {after} ORDER BY r.rank DESC, r.id DESC LIMIT %(size)s"
+            f") SELECT r.id, r.rank, r.shown FROM cand r {after} ORDER BY r.rank DESC, r.id DESC LIMIT %(size)s"
         )
         sql = (
             f"SELECT {columns}, pg.rank FROM ({inner}) pg JOIN {_POST} p ON p.id = pg.id {joins} "
