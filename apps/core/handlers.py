@@ -10,7 +10,8 @@ chain is built in sync mode (as under WSGI) and the whole of it — every
 middleware and the view — runs in ONE ``sync_to_async`` call, in the
 request's thread-sensitive executor (so the database connection stays on one
 thread). What remains of Django's plumbing is the ``request_started`` signal
-and ``response.close()``: three hops per request in all.
+and ``response.close()``: three hops per request in all, on a thread the
+process reuses (``__call__``), not one started for each request.
 
 The ASGI lifespan protocol (``uvicorn --lifespan on``) is answered too: on
 shutdown the process's Redis pools are closed (``apps.core.redis``).
@@ -18,11 +19,32 @@ shutdown the process's Redis pools are closed (``apps.core.redis``).
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
+
+
+class _RequestThread(ThreadPoolExecutor):
+    """One request's thread (a single worker, first in first out) that knows whether it is idle:
+    its last submitted call is done."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self._last: Future | None = None
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        self._last = super().submit(fn, *args, **kwargs)
+        return self._last
+
+    @property
+    def idle(self) -> bool:
+        return self._last is None or self._last.done()
 
 
 class SingleHopASGIHandler(ASGIHandler):
@@ -30,6 +52,60 @@ class SingleHopASGIHandler(ASGIHandler):
         super(ASGIHandler, self).__init__()  # BaseHandler: no async chain
         self.load_middleware(is_async=False)
         self._get_response_sync = sync_to_async(self.get_response, thread_sensitive=True)
+        self._idle: list[_RequestThread] = []
+        self._threads = 0  # request threads alive (idle or serving)
+        self._waiting: deque[asyncio.Future] = deque()
+        self.max_threads = max(1, int(getattr(settings, "ASGI_REQUEST_THREADS", 8)))
+
+    async def _acquire(self) -> _RequestThread:
+        if self._idle:
+            return self._idle.pop()
+        if self._threads < self.max_threads:
+            self._threads += 1
+            return _RequestThread()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a thread as it was cancelled
+                self._release(waiter.result())
+            raise
+
+    def _release(self, executor: _RequestThread) -> None:
+        if not executor.idle:  # a view that outlived its client's disconnect: retire its thread
+            executor.shutdown(wait=False)
+            executor = _RequestThread()
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(executor)
+                return
+        self._idle.append(executor)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """Django's entry point, on a bounded set of reused request threads.
+
+        Django enters a fresh ``ThreadSensitiveContext()`` per request, so
+        asgiref starts a new single-thread executor for every request — and
+        one more thread to join it afterwards: two thread starts per request,
+        and as many threads as requests in flight, all contending for the GIL
+        (one process runs Python on one core at a time: more threads add
+        switching, not throughput). Here a request takes one of at most
+        ``ASGI_REQUEST_THREADS`` single-thread executors (one request at a
+        time on each: the same isolation; requests beyond that wait their turn
+        in the event loop), and gives it back once its response is sent. An
+        executor with work still running on it (a view that outlived its
+        client's disconnect) is retired and replaced.
+        """
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = await self._acquire()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self._release(executor)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         return await self._get_response_sync(request)
