@@ -55,7 +55,7 @@ class SingleHopASGIHandler(ASGIHandler):
         self._idle: list[_RequestThread] = []
         self._threads = 0  # request threads alive (idle or serving)
         self._waiting: deque[asyncio.Future] = deque()
-        self.max_threads = max(1, int(getattr(settings, "ASGI_REQUEST_THREADS", 8)))
+        self.max_threads = max(1, int(getattr(settings, "ASGI_REQUEST_THREADS", 32)))
 
     async def _acquire(self) -> _RequestThread:
         if self._idle:
@@ -94,7 +94,8 @@ class SingleHopASGIHandler(ASGIHandler):
         switching, not throughput). Here a request takes one of at most
         ``ASGI_REQUEST_THREADS`` single-thread executors (one request at a
         time on each: the same isolation; requests beyond that wait their turn
-        in the event loop), and gives it back once its response is sent. An
+        in the event loop), and gives it back once its response is sent (so a
+        slow client reading a large response holds one until then). An
         executor with work still running on it (a view that outlived its
         client's disconnect) is retired and replaced.
         """

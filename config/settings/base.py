@@ -194,10 +194,11 @@ if DATABASE_BEHIND_POOLER:
     _db.setdefault("OPTIONS", {})["prepare_threshold"] = None
     _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Threads one web process runs requests on (apps.core.handlers): requests beyond this wait in the
-# event loop. One process runs Python on one core at a time, so more threads add GIL switching,
-# not throughput; kept below DATABASE_POOL_MAX_SIZE so a request thread never waits for a connection.
-ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=8)
+# Threads one web process runs requests on (apps.core.handlers), reused from request to request;
+# requests beyond this wait in the event loop. One process runs Python on one core at a time, so
+# more threads add GIL switching, not throughput; but a request holds its thread until its
+# response is sent, so a slow client reading a large response holds one: not too few.
+ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=32)
 
 REDIS_URL = _required("REDIS_URL")
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=50)
