@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -45,6 +46,30 @@ class _RequestThread(ThreadPoolExecutor):
     @property
     def idle(self) -> bool:
         return self._last is None or self._last.done()
+
+
+def _closed() -> None:
+    """``close()`` of a response already closed before it was sent."""
+
+
+class _Lease:
+    """A request's hold on one request thread, given back once (after the view, or at the end)."""
+
+    __slots__ = ("executor", "handler", "released")
+
+    def __init__(self, handler: SingleHopASGIHandler, executor: _RequestThread) -> None:
+        self.handler = handler
+        self.executor = executor
+        self.released = False
+
+    def give_back(self) -> None:
+        if not self.released:
+            self.released = True
+            self.handler._release(self.executor)
+
+
+#: the lease of the request being handled (the response task inherits it)
+_LEASE: ContextVar[_Lease | None] = ContextVar("request_thread_lease", default=None)
 
 
 class SingleHopASGIHandler(ASGIHandler):
@@ -73,8 +98,9 @@ class SingleHopASGIHandler(ASGIHandler):
             raise
 
     def _release(self, executor: _RequestThread) -> None:
-        if not executor.idle:  # a view that outlived its client's disconnect: retire its thread
-            executor.shutdown(wait=False)
+        if not executor.idle:
+            # work still on it (a view that outlived its client's disconnect): retire it — dropped,
+            # not shut down, so a straggler's last call still runs; its thread ends when collected
             executor = _RequestThread()
         while self._waiting:
             waiter = self._waiting.popleft()
@@ -94,19 +120,34 @@ class SingleHopASGIHandler(ASGIHandler):
         switching, not throughput). Here a request takes one of at most
         ``ASGI_REQUEST_THREADS`` single-thread executors (one request at a
         time on each: the same isolation; requests beyond that wait their turn
-        in the event loop), and gives it back once its response is sent (so a
-        slow client reading a large response holds one until then). An
-        executor with work still running on it (a view that outlived its
-        client's disconnect) is retired and replaced.
+        in the event loop), and gives it back as soon as the view is done and
+        the response closed (``send_response``): sending the bytes needs no
+        thread. An executor with work still running on it (a view that
+        outlived its client's disconnect) is retired and replaced.
         """
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        executor = await self._acquire()
+        lease = _Lease(self, await self._acquire())
+        token = _LEASE.set(lease)
         try:
-            async with ThreadSensitiveContext(executor=executor):
+            async with ThreadSensitiveContext(executor=lease.executor):
                 await self.handle(scope, receive, send)
         finally:
-            self._release(executor)
+            _LEASE.reset(token)
+            lease.give_back()
+
+    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        """A complete (non-streaming) response is closed first — ``request_finished`` on the
+        request's own thread, so its database connection goes back to the pool — and the thread is
+        given back before the bytes go out: a slow client holds neither. (Django closes a response
+        after sending it; that later ``close()`` is a no-op here. A streaming response keeps its
+        thread and connection until it is sent, as in Django.)"""
+        lease = _LEASE.get(None)
+        if lease is not None and not response.streaming:
+            await sync_to_async(response.close)()
+            response.close = _closed  # type: ignore[method-assign]
+            lease.give_back()
+        await super().send_response(response, send)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         return await self._get_response_sync(request)

@@ -109,3 +109,54 @@ def test_a_thread_with_work_still_on_it_is_retired_not_handed_out():
     finally:
         gate.set()
         busy.shutdown(wait=True)
+
+
+def test_a_slow_client_holds_no_thread_while_its_response_is_sent(settings):
+    """With one request thread, a client that does not read its response (the send blocks) does
+    not stop the next request; the first request's ``request_finished`` (its database connection
+    back to the pool) ran before its body went out."""
+    from django.core.signals import request_finished
+
+    settings.ASGI_REQUEST_THREADS = 1
+    app = SingleHopASGIHandler()
+    events: list[str] = []
+
+    def finished(**kwargs) -> None:
+        events.append("finished")
+
+    request_finished.connect(finished)
+
+    async def main() -> None:
+        reading = asyncio.Event()
+        hang = asyncio.Event()
+        first = True
+
+        async def receive() -> dict:
+            nonlocal first
+            if first:
+                first = False
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await hang.wait()
+            return {"type": "http.disconnect"}
+
+        async def slow_send(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                events.append("body")
+                await reading.wait()  # the client is not reading
+
+        slow = asyncio.create_task(app(_scope(), receive, slow_send))
+        for _ in range(200):  # until the slow response is being sent
+            if "body" in events:
+                break
+            await asyncio.sleep(0.01)
+        assert events[:2] == ["finished", "body"], events
+        sent = await asyncio.wait_for(_request(app), timeout=5)  # served on the one thread meanwhile
+        assert sent[0]["status"] == 200
+        reading.set()
+        await asyncio.wait_for(slow, timeout=5)
+
+    try:
+        asyncio.run(main())
+    finally:
+        request_finished.disconnect(finished)
+    assert events.count("finished") == 2  # once per request: the close after sending is a no-op
