@@ -76,7 +76,7 @@ class SingleHopASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super(ASGIHandler, self).__init__()  # BaseHandler: no async chain
         self.load_middleware(is_async=False)
-        self._get_response_sync = sync_to_async(self.get_response, thread_sensitive=True)
+        self._get_response_sync = sync_to_async(self._respond, thread_sensitive=True)
         self._idle: list[_RequestThread] = []
         self._threads = 0  # request threads alive (idle or serving)
         self._waiting: deque[asyncio.Future] = deque()
@@ -136,16 +136,24 @@ class SingleHopASGIHandler(ASGIHandler):
             _LEASE.reset(token)
             lease.give_back()
 
-    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
-        """A complete (non-streaming) response is closed first — ``request_finished`` on the
-        request's own thread, so its database connection goes back to the pool — and the thread is
-        given back before the bytes go out: a slow client holds neither. (Django closes a response
-        after sending it; that later ``close()`` is a no-op here. A streaming response keeps its
-        thread and connection until it is sent, as in Django.)"""
-        lease = _LEASE.get(None)
-        if lease is not None and not response.streaming:
-            await sync_to_async(response.close)()
+    def _respond(self, request: HttpRequest) -> HttpResponseBase:
+        """The middleware chain and the view, then — for a complete (non-streaming) response — its
+        ``close()`` in the same hop: ``request_finished`` on the request's own thread, so its
+        database connection goes back to the pool before the bytes go out (Django closes a response
+        after sending it; that later ``close()`` is a no-op here). A streaming response keeps its
+        thread and connection until it is sent, as in Django."""
+        response = self.get_response(request)
+        if not response.streaming:
+            response._handler_class = type(self)
+            response.close()
             response.close = _closed  # type: ignore[method-assign]
+        return response
+
+    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        """The request's thread is given back before a complete response is sent: a slow client
+        holds no thread (``_respond`` closed the response already)."""
+        lease = _LEASE.get(None)
+        if lease is not None and response.close is _closed:  # closed by ``_respond``
             lease.give_back()
         await super().send_response(response, send)
 
