@@ -80,7 +80,7 @@ class SingleHopASGIHandler(ASGIHandler):
         self._idle: list[_RequestThread] = []
         self._threads = 0  # request threads alive (idle or serving)
         self._waiting: deque[asyncio.Future] = deque()
-        self.max_threads = max(1, int(getattr(settings, "ASGI_REQUEST_THREADS", 32)))
+        self.max_threads = max(1, int(getattr(settings, "ASGI_REQUEST_THREADS", 8)))
 
     async def _acquire(self) -> _RequestThread:
         if self._idle:

@@ -194,11 +194,12 @@ if DATABASE_BEHIND_POOLER:
     _db.setdefault("OPTIONS", {})["prepare_threshold"] = None
     _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Threads one web process runs requests on (apps.core.handlers), reused from request to request;
+# Threads one web process runs views on (apps.core.handlers), reused from request to request;
 # requests beyond this wait in the event loop. One process runs Python on one core at a time, so
-# more threads add GIL switching, not throughput; but a request holds its thread until its
-# response is sent, so a slow client reading a large response holds one: not too few.
-ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=32)
+# more threads add GIL switching, not throughput. A thread (and its pooled database connection) is
+# given back before a complete response is sent, so slow clients hold neither; kept below
+# DATABASE_POOL_MAX_SIZE, a request thread never waits for a database connection.
+ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=8)
 
 REDIS_URL = _required("REDIS_URL")
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=50)
