@@ -8,6 +8,9 @@ more connections than the pool holds, and once warm no request opens one.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import httpx
 import pytest
 
@@ -17,9 +20,36 @@ from tests.accounts.factories import PASSWORD, UserFactory
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
+def _local_tcp_ports() -> set[int]:
+    """The local ports of this process's TCP sockets (the live server runs in a thread of it):
+    its socket inodes from ``/proc/self/fd``, their ports from ``/proc/net/tcp``."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def _our_connection_ids() -> set[str]:
-    """Connections this project's pools opened (named ``colony``), by server-side id."""
-    return {str(c["id"]) for c in get_redis().client_list() if c.get("name") == CLIENT_NAME}
+    """Connections this process's pools opened (named ``colony``, from one of our sockets), by
+    server-side id — other processes on the same Redis (another test worker) are not counted."""
+    ports = _local_tcp_ports()
+    return {
+        str(c["id"])
+        for c in get_redis().client_list()
+        if c.get("name") == CLIENT_NAME and int(str(c.get("addr", ":0")).rsplit(":", 1)[1]) in ports
+    }
 
 
 def test_requests_to_a_live_server_reuse_the_process_pool(live_asgi, network):
