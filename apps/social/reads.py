@@ -381,14 +381,12 @@ def thread(reader: Reader, *, post_id: Any) -> Listing | None:
     own statement — one round trip; an empty page is either a thread without replies or a post
     the reader may not open, which ``visible_post`` then tells apart (the view's 404)."""
     found = _visible_post_listing(reader, post_id)
-    listing = base(reader)
-    if listing is None or found is None:
+    if found is None:
         return None
+    listing = base(reader)
     # the subquery's own ``p``/``c`` (same aliases, inner scope) are the post and its community
     listing.add(
-        f"p.thread_root_id = (SELECT COALESCE(p.thread_root_id, p.id) FROM {_POST} p "  # noqa: S608
-        f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id WHERE {' AND '.join(found.where)})",
-        **found.params,
+        f"p.thread_root_id = ({_visible_post_sql(found, 'COALESCE(p.thread_root_id, p.id)')})", **found.params
     )
     add_visibility(listing, reader)
     add_without_blocked(listing, reader)
@@ -420,17 +418,21 @@ def _visible_post_listing(reader: Reader, pk: Any) -> Listing | None:
     return listing
 
 
+def _visible_post_sql(listing: Listing, columns: str) -> str:
+    """``SELECT columns`` of the post ``_visible_post_listing`` finds (over ``p`` and its ``c``)."""
+    return (
+        f"SELECT {columns} FROM {_POST} p "  # noqa: S608 — identifiers and fragments are constants
+        f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id WHERE {' AND '.join(listing.where)}"
+    )
+
+
 def visible_post(reader: Reader, pk: Any) -> tuple[str, str | None] | None:
     """(id, thread_root_id) of a post the reader may open (the thread's lookup), else None."""
     listing = _visible_post_listing(reader, pk)
     if listing is None:
         return None
-    sql = (
-        f"SELECT p.id::text, p.thread_root_id::text FROM {_POST} p "
-        f"LEFT JOIN {_COMMUNITY} c ON c.id = p.community_id WHERE {' AND '.join(listing.where)}"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, listing.params)
+        cursor.execute(_visible_post_sql(listing, "p.id::text, p.thread_root_id::text"), listing.params)
         return cursor.fetchone()
 
 
