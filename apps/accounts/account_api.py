@@ -21,7 +21,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotAuthenticated
 
 from . import selectors, services, twofactor
@@ -65,7 +65,7 @@ class RevokedCountSerializer(serializers.Serializer):
 
 
 class UserSessionViewSet(
-    NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin
+    NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin
 ):
     """The caller's signed-in sessions (browser and app); revoking one signs it out everywhere it is open."""
 

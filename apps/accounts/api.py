@@ -6,7 +6,7 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotFound
 from apps.core.serializers import FastReadMixin
 
@@ -112,7 +112,7 @@ class MeView(UnscopedAPIView):
         OpenApiParameter("is_ai", bool),
     ]
 )
-class UserViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class UserViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Users of the caller's network (deleted accounts excluded)."""
 
     queryset = User.objects.all()

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from apps.accounts.models import User
 from apps.billing.models import AIProviderConfig, AIUsage
 from apps.chat.models import Conversation
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.exceptions import NotFound
 from apps.core.pagination import CursorPagination
 from apps.organizations.models import Organization
@@ -183,7 +183,7 @@ def _with_stats(qs: QuerySet[User]) -> QuerySet[User]:
 
 
 @extend_schema(tags=["agents"])
-class AgentViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class AgentViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """The agents you manage."""
 
     queryset = User.objects.filter(is_ai=True)
@@ -276,7 +276,7 @@ class AgentViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
 
 
 # (comments, not docstrings: a base's docstring would describe every subclass's operations)
-class _AgentNestedViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class _AgentNestedViewSet(NetworkScopedViewSet, ListModelMixin):
     # /agents/{agent_pk}/<rows>/: rows of an agent the caller manages (else 404)
     organization_field = "agent__agent_owner_organization"
     organization_url_kwarg = "agent_pk"

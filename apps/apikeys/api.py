@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from apps.accounts.models import User
 from apps.accounts.services import client_ip
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.pagination import CursorPagination
 from apps.organizations.models import Organization
 
@@ -157,7 +157,7 @@ class UsagePagination(CursorPagination):
 @extend_schema(tags=["api-keys"])
 class ApiKeyViewSet(
     NetworkScopedViewSet,
-    mixins.ListModelMixin,
+    ListModelMixin,
     mixins.RetrieveModelMixin,
 ):
     """Your API keys and those of the agents you manage (sessions only)."""

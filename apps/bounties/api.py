@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from apps.accounts.permissions import request_session
 from apps.accounts.selectors import recently_authenticated, session_passed_mfa
 from apps.apikeys.permissions import request_api_key
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.dispatcher.models import RoadmapTask
 from apps.organizations.models import Organization, OrganizationMember
@@ -198,7 +198,7 @@ class _Money:
 
 
 @extend_schema(tags=["bounties"])
-class AgentBalanceViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin):
+class AgentBalanceViewSet(_Money, NetworkScopedViewSet, ListModelMixin):
     """Your balances, your agents' and those of organizations you fund for."""
 
     queryset = AgentBalance.objects.all()
@@ -210,7 +210,7 @@ class AgentBalanceViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin):
 
 
 @extend_schema(tags=["bounties"])
-class BalanceTransactionViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin):
+class BalanceTransactionViewSet(_Money, NetworkScopedViewSet, ListModelMixin):
     """The ledger rows that moved a balance (read-only)."""
 
     queryset = TreasuryTransaction.objects.all()
@@ -233,7 +233,7 @@ class BalanceTransactionViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMi
 
 
 @extend_schema(tags=["bounties"])
-class TaskEscrowViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class TaskEscrowViewSet(NetworkScopedViewSet, ListModelMixin):
     """The bounties on a task; fund one (or top up yours) with an Idempotency-Key."""
 
     queryset = BountyEscrow.objects.all()
@@ -308,7 +308,7 @@ class BountyEscrowViewSet(NetworkScopedViewSet, mixins.RetrieveModelMixin):
 
 
 @extend_schema(tags=["bounties"])
-class BountyWalletViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class BountyWalletViewSet(_Money, NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     queryset = BountyWallet.objects.all()
     serializer_class = BountyWalletSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -354,7 +354,7 @@ class BountyWalletViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin, m
 
 
 @extend_schema(tags=["bounties"])
-class PayoutRequestViewSet(_Money, NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class PayoutRequestViewSet(_Money, NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     queryset = PayoutRequest.objects.all()
     serializer_class = PayoutRequestSerializer
     scope_map = {"create": "payouts:write", "cancel": "payouts:write"}

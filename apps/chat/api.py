@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.models import User
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
 from apps.projects.models import Project
@@ -272,7 +272,7 @@ def _message_window(request: Request, conversation: Conversation, *, thread_root
 
 
 @extend_schema(tags=["chat"])
-class ConversationViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class ConversationViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Your conversations, newest activity first, each with its last message and unread count."""
 
     queryset = Conversation.objects.all()

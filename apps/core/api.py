@@ -18,14 +18,17 @@
 
 from __future__ import annotations
 
+import keyword
 from functools import lru_cache
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models.query import ModelIterable
 from django.utils.module_loading import import_string
-from rest_framework import permissions, serializers, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.networks.models import Network
@@ -201,3 +204,56 @@ def ensure_same_network(network: Network | int | Any, *objects: Any) -> None:
             continue
         if getattr(obj, "network_id", None) != network_id:
             raise NotFound()
+
+
+def plain_rows(queryset: Any, serializer_class: type, paginator: Any = None) -> Any:
+    """``queryset`` as named tuples of the columns ``serializer_class`` reads, when that is all it reads.
+
+    A ``FastReadMixin`` serializer whose every field is a column of the model
+    (``row_columns()``) gives the same output for such a row as for the
+    model instance, without the instance (its ``__init__``, its unused
+    columns). The row also carries the primary key and every column the
+    queryset or the paginator orders by (cursor positions are read from the
+    page's last row). Anything else — another serializer, a queryset that is
+    not a plain model query, an ordering by an expression or a relation —
+    is returned unchanged.
+    """
+    row_columns = getattr(serializer_class, "row_columns", None)
+    columns = row_columns() if row_columns is not None else None
+    if (
+        columns is None
+        or not isinstance(queryset, models.QuerySet)
+        or queryset._iterable_class is not ModelIterable
+        or queryset.query.combinator
+        or queryset.query.distinct_fields
+    ):
+        return queryset
+    meta = queryset.model._meta
+    concrete = {field.attname for field in meta.concrete_fields} | {
+        field.name for field in meta.concrete_fields if not field.is_relation
+    }
+    ordering = getattr(paginator, "ordering", None) or ()
+    ordering = (ordering,) if isinstance(ordering, str) else tuple(ordering)
+    names = [meta.pk.attname, *columns]
+    for order in (*queryset.query.order_by, *ordering, *(meta.ordering or ())):
+        if not isinstance(order, str):
+            return queryset
+        name = order.lstrip("-")
+        names.append(meta.pk.attname if name == "pk" else name)
+    names = list(dict.fromkeys(names))
+    if any(name not in concrete or keyword.iskeyword(name) or name.startswith("_") for name in names):
+        return queryset
+    return queryset.values_list(*names, named=True)
+
+
+class ListModelMixin(mixins.ListModelMixin):
+    """DRF's ``list``, reading a page as plain rows where the serializer reads only columns (``plain_rows``)."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = plain_rows(
+            self.filter_queryset(self.get_queryset()), self.get_serializer_class(), self.paginator
+        )
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return Response(self.get_serializer(queryset, many=True).data)

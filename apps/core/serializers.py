@@ -319,8 +319,28 @@ class FastReadMixin(FieldsOnceMixin):
                 spec = _static_spec(self, field) if field.field_name.isidentifier() else None
                 specs.append((field.field_name, *(spec or ("dynamic", "", None))))
             plan = _compile(specs) if any(spec[1] != "dynamic" for spec in specs) else _NOT_STATIC
+            # a page of rows may be read as plain tuples only when every field is a column
+            cls._row_columns = (
+                tuple(dict.fromkeys(spec[2] for spec in specs))
+                if specs and all(spec[1] != "dynamic" for spec in specs)
+                else None
+            )
             cls._compiled_read = plan
         return plan
+
+    @classmethod
+    def row_columns(cls) -> tuple[str, ...] | None:
+        """The columns this serializer's output is made of, when it reads nothing else (else None).
+
+        Then a row with those attributes (``values_list(named=True)``) gives
+        exactly the output of its model instance, so a list need not build
+        model instances (``apps.core.api.ListModelMixin``).
+        """
+        if getattr(getattr(cls, "Meta", None), "list_serializer_class", None) is not None:
+            return None  # a list serializer of its own may read more than the rows
+        if "_row_columns" not in cls.__dict__:
+            cls()._class_plan()
+        return cls.__dict__["_row_columns"]
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         run = self.__dict__.get("_run")

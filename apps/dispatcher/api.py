@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.brain.models import ProjectMilestone
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.exceptions import NotFound
 from apps.projects import permissions as project_permissions
 from apps.projects.api.serializers import status_field
@@ -408,7 +408,7 @@ class RoadmapTaskViewSet(_TasksScope, ProjectRowViewSet, mixins.DestroyModelMixi
         return self._move(services.cancel_task)
 
 
-class TaskNestedViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class TaskNestedViewSet(NetworkScopedViewSet, ListModelMixin):
     # /roadmap-tasks/{task_pk}/<rows>/: rows of a task whose project the caller can see (else 404)
     organization_url_kwarg = "task_pk"
     scope_resource = "tasks"
@@ -511,7 +511,7 @@ class OutcomeCheckViewSet(_ThroughTask):
 
 
 @extend_schema(tags=["dispatcher"])
-class TaskClaimViewSet(_ThroughTask, mixins.ListModelMixin):
+class TaskClaimViewSet(_ThroughTask, ListModelMixin):
     queryset = TaskClaim.objects.select_related("task__project")
     serializer_class = TaskClaimSerializer
     scope_map = {"heartbeat": "tasks:claim", "release": "tasks:claim", "revoke": "tasks:write"}
@@ -661,7 +661,7 @@ class VerificationRunViewSet(_ThroughTask):
 
 
 @extend_schema(tags=["dispatcher"])
-class RoadmapChallengeViewSet(_ThroughTask, mixins.ListModelMixin):
+class RoadmapChallengeViewSet(_ThroughTask, ListModelMixin):
     queryset = RoadmapChallenge.objects.select_related("task__project")
     serializer_class = RoadmapChallengeSerializer
     scope_map = {"resolve": "outcomes:review"}

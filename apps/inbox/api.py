@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
 
@@ -49,7 +49,7 @@ class UnreadCountSerializer(serializers.Serializer):
 
 
 @extend_schema(tags=["inbox"])
-class InboxItemViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class InboxItemViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Your inbox: mentions, replies, reactions, invites, approvals… one item per thing, repeats aggregated."""
 
     queryset = InboxItem.objects.all()

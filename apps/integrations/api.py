@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from apps.accounts.models import User
 from apps.agents.api import _AgentNestedViewSet, _AgentRowViewSet
 from apps.agents.selectors import can_manage_agent
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotFound
 from apps.core.pagination import CursorPagination
 from apps.organizations.models import Organization
@@ -89,7 +89,7 @@ class DirectConnectionSerializer(serializers.Serializer):
 
 
 @extend_schema(tags=["integrations"])
-class UserIntegrationViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class UserIntegrationViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Your connected accounts (and those shared with your organizations). POST connects the built-in
     ``http`` toolkit (an allowlisted https base URL and a token, stored encrypted); provider toolkits
     connect through ``pending-integrations``. DELETE revokes (at the provider too; grants disabled)."""
@@ -302,7 +302,7 @@ class ToolCallSerializer(serializers.Serializer):
 
 
 @extend_schema(tags=["integrations"])
-class AgentToolExecutionViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class AgentToolExecutionViewSet(NetworkScopedViewSet, ListModelMixin):
     """The agent runs a tool through a grant (its own API key, ``integrations:execute``; or whoever
     manages it): 200 with the result when it ran, 202 while it waits for approval."""
 
@@ -359,7 +359,7 @@ class ApproveSerializer(DecisionSerializer):
 
 
 @extend_schema(tags=["integrations"])
-class PendingToolExecutionViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class PendingToolExecutionViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Tool calls waiting for (or past) a decision: yours to approve, or your agents' (``status`` filter)."""
 
     queryset = PendingToolExecution.objects.all()
@@ -433,7 +433,7 @@ class ToolExecutionLogSerializer(serializers.ModelSerializer):
 
 
 @extend_schema(tags=["integrations"])
-class ToolExecutionLogViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class ToolExecutionLogViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Every tool-call attempt of your agents and on your connections (``agent``, ``status`` filters)."""
 
     queryset = ToolExecutionLog.objects.all()

@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
 
@@ -90,7 +90,7 @@ class VapidKeySerializer(serializers.Serializer):
 
 
 @extend_schema(tags=["notifications"])
-class NotificationViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class NotificationViewSet(NetworkScopedViewSet, ListModelMixin):
     """Your notification deliveries (push, email, in-app), newest first."""
 
     queryset = Notification.objects.all()

@@ -11,7 +11,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotFound
 from apps.core.serializers import FastReadMixin
 from apps.social.api.serializers import UserBriefSerializer
@@ -85,7 +85,7 @@ TARGET_PARAMS = [
 
 
 @extend_schema(tags=["sharing"])
-class ShareViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class ShareViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Your share links (with a target filter, every share of a target you maintain)."""
 
     queryset = Share.objects.select_related("sharer", "network")

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.models import User
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
 from apps.organizations.models import Organization
@@ -138,7 +138,7 @@ class AIProviderConfigUpdateSerializer(_ConfigFields):
 @extend_schema(tags=["ai"])
 class AIProviderConfigViewSet(
     NetworkScopedViewSet,
-    mixins.ListModelMixin,
+    ListModelMixin,
     mixins.RetrieveModelMixin,
 ):
     """AI provider configurations you manage (bring your own key)."""
@@ -282,7 +282,7 @@ def _date_param(request: Request, name: str, default: date) -> date:
 
 
 @extend_schema(tags=["ai"])
-class AIUsageViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class AIUsageViewSet(NetworkScopedViewSet, ListModelMixin):
     """Your AI calls and your agents' (or an organization's, for its billing roles)."""
 
     queryset = AIUsage.objects.all()

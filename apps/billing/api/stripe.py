@@ -22,7 +22,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
 from apps.organizations.models import Organization, OrganizationMember
@@ -193,7 +193,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
 
 @extend_schema(tags=["billing"])
-class BillingAccountViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class BillingAccountViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Billing accounts: yours and those of your organizations."""
 
     queryset = BillingStripeAccount.objects.all()

@@ -17,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.clientip import client_ip
 from apps.core.exceptions import PermissionDenied
 from apps.core.pagination import AscendingCursorPagination
@@ -128,7 +128,7 @@ class InviteCodeCheckView(_Anonymous):
 
 
 @extend_schema(tags=["invites"])
-class InviteCodeViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class InviteCodeViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Your invite codes (network admins: ``?all=true`` for every code of the network)."""
 
     queryset = InviteCode.objects.all()
@@ -196,7 +196,7 @@ class InviteCodeViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retr
 
 
 @extend_schema(tags=["invites"])
-class InviteWaveViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class InviteWaveViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Release waves (network admins): scheduled → released; scheduled ⇄ paused; → cancelled."""
 
     queryset = InviteWaveConfig.objects.all()
@@ -258,7 +258,7 @@ class InviteWaveViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retr
 
 
 @extend_schema(tags=["invites"])
-class WaitlistEntryViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class WaitlistEntryViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """The waitlist (network admins), by position."""
 
     queryset = InviteWaitlist.objects.all()

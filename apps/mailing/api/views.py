@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.core.permissions import IsNetworkAdminOrHidden, is_network_admin
 
 from .. import services
@@ -40,7 +40,7 @@ def _choice_filter(qs: QuerySet, params: Any, name: str, choices: list[str]) -> 
 
 
 @extend_schema(tags=["mailing"])
-class EmailCampaignViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class EmailCampaignViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """SES email campaigns: draft ⇄ scheduled → sending ⇄ paused → sent; → cancelled."""
 
     queryset = EmailCampaign.objects.all()
@@ -156,7 +156,7 @@ class EmailCampaignViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.R
 
 @extend_schema(tags=["mailing"])
 class EmailSuppressionViewSet(
-    NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin
+    NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin
 ):
     """Addresses that get no campaigns (``campaigns``) or no mail but the essential (``all``)."""
 

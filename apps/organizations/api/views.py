@@ -17,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.models import AuditEvent
 
 from .. import roles, selectors, services
@@ -49,7 +49,7 @@ def _annotated(org: Organization, viewer: Any) -> Organization:
 @extend_schema(tags=["organizations"])
 class OrganizationViewSet(
     NetworkScopedViewSet,
-    mixins.ListModelMixin,
+    ListModelMixin,
     mixins.RetrieveModelMixin,
 ):
     """Organizations: yours by default, ``?all=true`` for the network's live ones."""
@@ -146,7 +146,7 @@ class _OrgNestedViewSet(NetworkScopedViewSet):
 
 
 @extend_schema(tags=["organizations"])
-class OrganizationMemberListViewSet(_OrgNestedViewSet, mixins.ListModelMixin):
+class OrganizationMemberListViewSet(_OrgNestedViewSet, ListModelMixin):
     """Members of an organization (and pending invitations, for those who may invite)."""
 
     queryset = OrganizationMember.objects.all()
@@ -297,7 +297,7 @@ class OrganizationSecurityPolicyViewSet(_SingletonViewSet):
 
 
 @extend_schema(tags=["organizations"])
-class OrganizationAuditEventViewSet(_OrgNestedViewSet, mixins.ListModelMixin):
+class OrganizationAuditEventViewSet(_OrgNestedViewSet, ListModelMixin):
     """The organization's audit log, newest first (owners and admins)."""
 
     queryset = AuditEvent.objects.all()

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import request_session_key
-from apps.core.api import NetworkScopedViewSet, UnscopedAPIView
+from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import DomainError, NotFound
 
 from .. import selectors, services
@@ -97,7 +97,7 @@ class PreferencesView(UnscopedAPIView):
         return self._write(request, merge=True)
 
 
-class LoginHistoryViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class LoginHistoryViewSet(NetworkScopedViewSet, ListModelMixin):
     """The caller's sign-in events, newest first."""
 
     queryset = LoginHistory.objects.all()
@@ -196,7 +196,7 @@ class DeletionRequestView(UnscopedAPIView):
 
 
 class DataExportViewSet(
-    NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin
+    NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin
 ):
     """The caller's data exports: request one, follow its progress, download the zip."""
 

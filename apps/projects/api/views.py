@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.organizations.selectors import active_organization_ids
 
 from .. import permissions, selectors, services
@@ -36,7 +36,7 @@ def _uuid_param(value: str | None) -> Any:
 
 
 @extend_schema(tags=["projects"])
-class ProjectViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class ProjectViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Projects you can see: yours, your organizations', and every network/public one."""
 
     queryset = Project.objects.all()
@@ -138,7 +138,7 @@ class ProjectViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retriev
 
 
 # (comments, not docstrings: a docstring here would become the schema's description of subclasses)
-class ProjectNestedViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class ProjectNestedViewSet(NetworkScopedViewSet, ListModelMixin):
     # /projects/{project_pk}/<rows>/: the rows of a project the caller can see (else 404);
     # the project's organization (its policy) is checked by the base chain
     organization_url_kwarg = "project_pk"

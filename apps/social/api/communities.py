@@ -17,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.core.exceptions import InvalidState, NotFound
 
 from .. import permissions as perms
@@ -49,7 +49,7 @@ class CommunityReadSerializer(s.CommunitySerializer):
 
 
 @extend_schema(tags=["social"])
-class CommunityViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class CommunityViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Communities you can see (private ones only when you are in them)."""
 
     queryset = Community.objects.select_related("owner_user", "owner_organization")
@@ -137,7 +137,7 @@ class CommunityViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retri
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class _CommunityNested(NetworkScopedViewSet, mixins.ListModelMixin):
+class _CommunityNested(NetworkScopedViewSet, ListModelMixin):
     # /communities/{community_pk}/<rows>/ of a community the caller can see (else 404)
     queryset = CommunityMember.objects.select_related("user", "community")
     serializer_class = s.CommunityMemberSerializer

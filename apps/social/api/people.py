@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.models import User
-from apps.core.api import NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.core.exceptions import NotFound
 
 from .. import permissions as perms
@@ -31,7 +31,7 @@ def _uuid(value: str | None) -> Any:
 
 
 @extend_schema(tags=["social"])
-class FollowViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class FollowViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Whom you follow: people, organizations and communities."""
 
     queryset = Follow.objects.select_related(
@@ -66,7 +66,7 @@ class FollowViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class _UserFollowsBase(NetworkScopedViewSet, mixins.ListModelMixin):
+class _UserFollowsBase(NetworkScopedViewSet, ListModelMixin):
     queryset = Follow.objects.all()
     serializer_class = s.FollowSerializer
     scope_resource = "users"
@@ -100,7 +100,7 @@ class UserFollowingViewSet(_UserFollowsBase):
 
 
 @extend_schema(tags=["social"])
-class BlockViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class BlockViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """People you blocked: they cannot reply to you, mention-notify you, follow or message you."""
 
     queryset = Block.objects.select_related("blocked")
@@ -129,7 +129,7 @@ class BlockViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
 
 
 @extend_schema(tags=["social"])
-class ReportViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class ReportViewSet(NetworkScopedViewSet, ListModelMixin, mixins.RetrieveModelMixin):
     """Report a post or a person; moderators list their queue and resolve reports."""
 
     queryset = Report.objects.select_related("reporter", "reported_user", "handled_by", "community")
@@ -186,7 +186,7 @@ class ReportViewSet(NetworkScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
 
 
 @extend_schema(tags=["social"])
-class ModerationLogViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class ModerationLogViewSet(NetworkScopedViewSet, ListModelMixin):
     """The moderation log of the communities you moderate (network moderators: everything)."""
 
     queryset = ModerationLogEntry.objects.select_related("moderator", "target_user", "community")

@@ -25,7 +25,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import NetworkScopedViewSet
+from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.core.exceptions import NotFound
 from apps.core.pagination import KeysetPagination
 
@@ -65,7 +65,7 @@ def moderation_scope(viewer: Any):
     )
 
 
-class _PostListBase(NetworkScopedViewSet, mixins.ListModelMixin):
+class _PostListBase(NetworkScopedViewSet, ListModelMixin):
     # a post list: keyset pages, posts with their relations, a moderation predicate
     queryset = Post.objects.all()
     serializer_class = s.PostSerializer
@@ -298,7 +298,7 @@ class PostViewSet(_PostListBase, mixins.RetrieveModelMixin):
 
 
 @extend_schema(tags=["social"])
-class TagViewSet(NetworkScopedViewSet, mixins.ListModelMixin):
+class TagViewSet(NetworkScopedViewSet, ListModelMixin):
     """Tags of the network, most used first (``q``: slug prefix)."""
 
     queryset = Tag.objects.all()
