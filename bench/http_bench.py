@@ -15,6 +15,8 @@
    interleaved rounds — each round runs the bare view, then every endpoint —
    so background load hits them alike, and samples the server process's CPU
    time around each measured run (CPU per request = CPU seconds / requests).
+   Two more floors, no targets: a bare DRF view (no authentication) and a DRF
+   view that makes one Redis round trip — the least an API-key call can cost.
 4. Prints each round (req/s, ratio to that round's bare view, CPU ms per
    request, p50/p99) and the medians against the targets: session ≥ 0.7×,
    API key ≥ 0.8×, the 50-row list ≥ 0.4× of the bare view.
@@ -168,6 +170,8 @@ def main() -> int:
         cases = [
             bare,
             Case("/healthz", "/healthz"),
+            Case("bare DRF view {}", "/bench/drf"),
+            Case("DRF + 1 Redis GET (floor)", "/bench/drf-redis"),
             Case("GET /api/v1/me/ (session)", "/api/v1/me/", session, target=0.7),
             Case("GET /api/v1/me/ (API key)", "/api/v1/me/", key, target=0.8),
             Case(f"GET /api/v1/projects/ ({PROJECTS} rows)", "/api/v1/projects/", session, target=0.4),

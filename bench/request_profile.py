@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     cases = {
         "bare": ("/bench/bare", {}),
         "drf": ("/bench/drf", {}),
+        "drf_redis": ("/bench/drf-redis", {}),
         "me_session": ("/api/v1/me/", {"HTTP_COOKIE": f"sessionid={session}"}),
         "me_key": ("/api/v1/me/", {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
         "projects_50": ("/api/v1/projects/", {"HTTP_COOKIE": f"sessionid={session}"}),

@@ -1,4 +1,4 @@
-"""The project's URLs plus floors to compare against: a bare Django view and a bare DRF view."""
+"""The project's URLs plus floors to compare against: a bare Django view, a bare DRF view, DRF + one Redis GET."""
 
 from django.http import JsonResponse
 from django.urls import path
@@ -22,4 +22,18 @@ class BareDRF(APIView):
         return Response({})
 
 
-urlpatterns = [path("bench/bare", bare), path("bench/drf", BareDRF.as_view()), *project_urlpatterns]
+class DRFRedis(BareDRF):
+    """The least an API-key call can cost: DRF plus one Redis round trip (the key is judged and charged there)."""
+
+    def get(self, request):
+        from apps.core.redis import get_redis
+
+        return Response({"cached": get_redis().get("bench:floor")})
+
+
+urlpatterns = [
+    path("bench/bare", bare),
+    path("bench/drf", BareDRF.as_view()),
+    path("bench/drf-redis", DRFRedis.as_view()),
+    *project_urlpatterns,
+]
