@@ -6,11 +6,18 @@ pickles written by this module):
 
 * ``colony:principal:user:<user id>`` — ``b"<network id>\\n" + pickle(user)``
   (the user row alone, no related objects);
-* ``colony:principal:network:<network id>`` — ``pickle(network)``.
+* ``colony:principal:network:<network id>`` — ``pickle(network)``;
+* ``colony:principal:session:<session key>`` — the session's user id.
 
-A warm session request reads the user, its network and the user's
-``security_state`` (``apps.accounts.selectors``, the Django cache entry) in
-one Lua round trip (``load_user``); the API-key script
+A warm session request reads its session, the user, its network and the
+user's ``security_state`` (``apps.accounts.selectors``, the Django cache
+entry) in one Lua round trip (``load_session``, run by
+``apps.accounts.session_store``): the session's entry names no user Redis
+could read, so a pointer ``colony:principal:session:<session key>`` → user
+id (60 s, written by ``load_user``'s round trip on the way in) says whose
+entries to read along with it. The pointer is only a hint: the user id in
+the session's own data must match it, or the user is loaded the normal way
+(``load_user``, its own round trip). The API-key script
 (``apps.apikeys.hotpath``) reads the same two entries in its own single
 round trip. A cold entry is loaded with one SQL query (user JOIN network,
 built once) and written back.
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import pickle  # noqa: S403 — our own cache entries, written by this module
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -44,10 +52,14 @@ _serializer = RedisSerializer()  # the Django cache's value format (security sta
 USER_PREFIX = key("principal", "user", "")
 NETWORK_PREFIX = key("principal", "network", "")
 
-# KEYS[1] user entry, KEYS[2] security-state entry; the network's key is read
+SESSION_PREFIX = key("principal", "session", "")
+
+# KEYS[1] user entry, KEYS[2] security-state entry, KEYS[3] (optional) the session's
+# pointer to set to ARGV[1] (the user id) for ARGV[2] seconds; the network's key is read
 # from the user entry's first line (ids have no newline; pickles come after it)
 _SESSION_SCRIPT = Script(
     f"""
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'EX', tonumber(ARGV[2])) end
 local u = redis.call('GET', KEYS[1])
 local sec = redis.call('GET', KEYS[2])
 if not u then return {{false, false, sec}} end
@@ -56,6 +68,51 @@ local n = redis.call('GET', '{NETWORK_PREFIX}' .. string.sub(u, 1, nl - 1))
 return {{u, n, sec}}
 """
 )
+
+
+@lru_cache(maxsize=1)
+def _session_load_script() -> Script:
+    # KEYS[1] the session's cache entry, KEYS[2] its pointer; the security entry's key is
+    # the Django cache's name for it around the user id
+    sec_head, _, sec_tail = _security_cache_key("\0").partition("\0")
+    return Script(
+        f"""
+local s = redis.call('GET', KEYS[1])
+if not s then return {{false}} end
+local uid = redis.call('GET', KEYS[2])
+if not uid then return {{s}} end
+local u = redis.call('GET', '{USER_PREFIX}' .. uid)
+local sec = redis.call('GET', '{sec_head}' .. uid .. '{sec_tail}')
+local n = false
+if u then
+  local nl = string.find(u, '\\n', 1, true)
+  n = redis.call('GET', '{NETWORK_PREFIX}' .. string.sub(u, 1, nl - 1))
+end
+return {{s, uid, u, n, sec}}
+"""
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """The principal entries read with a session, for the user its pointer named."""
+
+    user_id: str
+    user_raw: bytes | None
+    network_raw: bytes | None
+    security_raw: bytes | None
+
+
+def load_session(cache_key: str, session_key: str) -> tuple[bytes | None, Prefetched | None]:
+    """The session's cache entry (raw) and, when its pointer is set, that user's entries: one round trip."""
+    reply = _session_load_script()(keys=[cache_key, session_pointer_key(session_key)], args=[], raw=True)
+    if reply[0] is None or len(reply) < 5:
+        return reply[0], None
+    return reply[0], Prefetched(reply[1].decode(), reply[2], reply[3], reply[4])
+
+
+def session_pointer_key(session_key: str) -> str:
+    return SESSION_PREFIX + session_key
 
 
 def user_key(user_id: Any) -> str:
@@ -167,21 +224,44 @@ def assemble(user_raw: bytes | None, network_raw: bytes | None, user_id: Any) ->
     return user
 
 
-def load_user(user_id: Any) -> Any:
+def load_user(user_id: Any, *, session_key: str | None = None) -> Any:
     """The user with its network and, memoised for this request, its security state.
 
     One Redis round trip when warm (else one query for what is missing); None
     if the user is gone. The state goes to ``selectors.remember_security_state``,
     so the request reads it once, whoever asks (2FA policy, session checks,
-    ``has_2fa``, organization policies).
+    ``has_2fa``, organization policies). With ``session_key``, the same round
+    trip points that session at this user, so its next request reads all of
+    it with the session (``load_session``).
     """
-    user_raw, network_raw, security_raw = _SESSION_SCRIPT(
-        keys=[user_key(user_id), _security_cache_key(user_id)], args=[], raw=True
-    )
-    user = assemble(user_raw, network_raw, user_id)
+    keys = [user_key(user_id), _security_cache_key(user_id)]
+    args: list[Any] = []
+    if session_key:
+        keys.append(session_pointer_key(session_key))
+        args = [str(user_id), TTL]
+    user_raw, network_raw, security_raw = _SESSION_SCRIPT(keys=keys, args=args, raw=True)
+    return _bound(assemble(user_raw, network_raw, user_id), security_raw)
+
+
+def _bound(user: Any, security_raw: bytes | None) -> Any:
     if user is not None and security_raw is not None:
         remember_security_raw(user.pk, security_raw)
     return user
+
+
+def _session_principal(session: Any, user_id: Any) -> Any:
+    """The session's user: from what its load prefetched when it names this user, else ``load_user``."""
+    if not hasattr(session, "prefetched_principal"):  # another session engine: no pointer
+        return load_user(user_id)
+    prefetched = session.prefetched_principal
+    if prefetched is not None and prefetched.user_id == str(user_id):
+        return _bound(assemble(prefetched.user_raw, prefetched.network_raw, user_id), prefetched.security_raw)
+    return load_user(user_id, session_key=session.session_key)
+
+
+def decode_cache_value(raw: bytes) -> Any:
+    """A Django cache entry's value from its raw bytes (the session entry read by ``load_session``)."""
+    return _serializer.loads(raw)
 
 
 def remember_security_raw(user_id: Any, raw: bytes) -> None:
@@ -220,7 +300,7 @@ def session_user(session: Any) -> Any:
         return AnonymousUser()
     backend = load_backend(backend_path)
     if type(backend).get_user is ModelBackend.get_user:
-        user = load_user(user_id)
+        user = _session_principal(session, user_id)
         if user is not None and not backend.user_can_authenticate(user):
             user = None
     else:

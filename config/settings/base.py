@@ -211,7 +211,7 @@ CACHES = {
         "TIMEOUT": 300,
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "apps.accounts.session_store"  # cached_db, loaded with its principal in one round trip
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 
 # redis-py ≥ 6 reads with a 5 s socket timeout by default, the same as channels_redis' 5 s BZPOPMIN
