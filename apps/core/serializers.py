@@ -342,6 +342,25 @@ class FastReadMixin(FieldsOnceMixin):
             cls()._class_plan()
         return cls.__dict__["_row_columns"]
 
+    def _dynamic_fields(self, names: tuple[str, ...]) -> dict[str, serializers.Field]:
+        """The bound fields the plan reads per instance — only those, when the field set is not built yet.
+
+        ``self.fields`` copies and binds every field; a read needs just the
+        ones the plan could not compile (a nested serializer, a method
+        field), bound exactly as ``BindingDict`` binds them.
+        """
+        if "fields" in self.__dict__:
+            return self.fields
+        template = type(self).__dict__.get("_fields_template")
+        if template is None:
+            return self.fields
+        bound = {}
+        for name in names:
+            field = _copy_field(template[name])
+            field.bind(field_name=name, parent=self)
+            bound[name] = field
+        return bound
+
     def to_representation(self, instance: Any) -> dict[str, Any]:
         run = self.__dict__.get("_run")
         if run is None:
@@ -353,7 +372,7 @@ class FastReadMixin(FieldsOnceMixin):
                 zones = tuple(getattr(f, "timezone", None) or f.default_timezone() for f in datetime_fields)
                 loop = self._loop
                 if dynamic:
-                    fields = self.fields
+                    fields = self._dynamic_fields(dynamic)
                     steps = tuple(_step(self, fields[name]) for name in dynamic)
 
                     def run(instance: Any) -> dict[str, Any]:

@@ -134,3 +134,32 @@ def test_a_compiled_plan_does_not_pin_the_first_request(user):
     assert Named(row, context={"request": factory.get("/")}).data["name"] == "A"
     _, datetime_fields, _ = Named.__dict__["_compiled_read"]
     assert all(field.parent is None and field.context == {} for field in datetime_fields)
+
+
+@pytest.mark.django_db
+def test_a_read_binds_only_the_fields_its_plan_reads_per_instance(user):
+    """A read builds the per-instance steps (nested, method fields) alone; the whole field set stays lazy."""
+
+    class Owner(FastReadMixin, serializers.ModelSerializer):
+        class Meta:
+            model = type(user)
+            fields = ("id", "handle")
+
+    class WithNested(FastReadMixin, serializers.ModelSerializer):
+        owner = serializers.SerializerMethodField()
+
+        class Meta:
+            model = type(user)
+            fields = ("id", "email", "owner", "created_at")
+
+        def get_owner(self, obj):
+            assert self.context["marker"] == "mine"  # the bound field sees this instance's context
+            return Owner(obj, context=self.context).data
+
+    assert WithNested(user, context={"marker": "mine"}).data["id"] == str(user.pk)  # plans the class
+    serializer = WithNested(user, context={"marker": "mine"})
+    assert serializer.data == drf_output(WithNested(user, context={"marker": "mine"}), user)
+    assert "fields" not in serializer.__dict__
+    assert list(serializer.fields) == ["id", "email", "owner", "created_at"]  # still there when asked for
+    me = MeSerializer(user)
+    assert me.data == drf_output(MeSerializer(user), user) and "fields" not in me.__dict__
