@@ -9,15 +9,17 @@ from rest_framework.response import Response
 from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotFound
 from apps.core.serializers import FastReadMixin
+from apps.networks.models import Network
 
 from . import services
 from .models import User
 
 
-class NetworkSummarySerializer(FastReadMixin, serializers.Serializer):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    slug = serializers.CharField()
+class NetworkSummarySerializer(FastReadMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Network
+        fields = ("id", "name", "slug")
+        read_only_fields = fields
 
 
 class UserSerializer(FastReadMixin, serializers.ModelSerializer):

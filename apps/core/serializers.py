@@ -190,15 +190,40 @@ def _detached(field: serializers.Field) -> serializers.Field:
     return clone
 
 
+def _nested_spec(field: serializers.Field) -> tuple[str, str, Any] | None:
+    """A nested planned serializer (one object, one attribute) whose own read is all columns, no date-times.
+
+    Its compiled read runs inline: ``o.<attr>`` then the child's function, as
+    DRF reads the attribute and calls the child's ``to_representation``. A
+    missing related object (``ObjectDoesNotExist``, an ``AttributeError`` too)
+    sends the whole row to DRF's per-field rules, which give ``None``.
+    """
+    if (
+        not isinstance(field, FastReadMixin)
+        or type(field).get_attribute is not serializers.Field.get_attribute
+    ):
+        return None
+    if len(field.source_attrs) != 1 or not field.source_attrs[0].isidentifier():
+        return None
+    plan = field._class_plan()
+    if plan is _NOT_STATIC or plan[1] or plan[2]:  # context-free only: no zones, no per-instance steps
+        return None
+    return ("nested", field.source_attrs[0], plan[0])
+
+
 def _static_spec(serializer: Any, field: serializers.Field) -> tuple[str, str, Any] | None:
     """``(kind, attribute, formatter)`` when the field's read depends on nothing but the row.
 
-    Only a concrete column of ``Meta.model`` read with one of DRF's standard,
-    context-free formats qualifies; anything else is planned per instance.
+    A concrete column of ``Meta.model`` read with one of DRF's standard,
+    context-free formats qualifies, and so does a nested planned serializer
+    of such columns (``_nested_spec``); anything else is planned per instance.
     """
     attname = _fk_attname(serializer, field)
     if attname is not None:
         return ("value", attname, None)
+    nested = _nested_spec(field)
+    if nested is not None:
+        return nested
     if (
         isinstance(field, serializers.RelatedField)
         or type(field).get_attribute is not serializers.Field.get_attribute
@@ -265,6 +290,9 @@ def _compile(specs: list[tuple[str, str, str, Any]]) -> tuple[Any, tuple[Any, ..
             dynamic.append(name)
         elif kind == "value":
             expr = f"o.{attr}"
+        elif kind == "nested":
+            env[f"f{i}"] = fmt
+            expr = f"(None if (v{i} := o.{attr}) is None else f{i}(v{i}, (), ()))"
         elif kind == "call":
             env[f"f{i}"] = fmt
             expr = f"(None if (v{i} := o.{attr}) is None else f{i}(v{i}))"
@@ -322,7 +350,7 @@ class FastReadMixin(FieldsOnceMixin):
             # a page of rows may be read as plain tuples only when every field is a column
             cls._row_columns = (
                 tuple(dict.fromkeys(spec[2] for spec in specs))
-                if specs and all(spec[1] != "dynamic" for spec in specs)
+                if specs and all(spec[1] in ("value", "call", "datetime") for spec in specs)
                 else None
             )
             cls._compiled_read = plan

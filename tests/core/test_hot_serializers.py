@@ -163,3 +163,24 @@ def test_a_read_binds_only_the_fields_its_plan_reads_per_instance(user):
     assert list(serializer.fields) == ["id", "email", "owner", "created_at"]  # still there when asked for
     me = MeSerializer(user)
     assert me.data == drf_output(MeSerializer(user), user) and "fields" not in me.__dict__
+
+
+@pytest.mark.django_db
+def test_a_nested_serializer_of_columns_is_read_inline_with_drfs_output(user, network):
+    from apps.accounts.api import NetworkSummarySerializer
+
+    plan = MeSerializer(user)._class_plan()
+    assert "network" not in plan[2]  # compiled into the parent's read, not a per-instance step
+    me = MeSerializer(user).data
+    assert me["network"] == {"id": str(network.pk), "name": network.name, "slug": network.slug}
+    assert me == drf_output(MeSerializer(user), user)
+    assert MeSerializer(user).data["network"] == NetworkSummarySerializer(network).data
+
+    class Holder:  # no network at all: DRF's rules for the whole row
+        pass
+
+    class WithMissing(FastReadMixin, serializers.Serializer):
+        network = NetworkSummarySerializer(read_only=True, allow_null=True)
+
+    assert WithMissing(type("Row", (), {"network": None})()).data == {"network": None}
+    assert WithMissing(Holder()).data == drf_output(WithMissing(Holder()), Holder())
