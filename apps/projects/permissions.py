@@ -21,7 +21,6 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q
 
 from apps.core.exceptions import NotFound, PermissionDenied
-from apps.organizations.models import OrganizationMember
 from apps.organizations.roles import ADMIN, BILLING, MEMBER, OWNER, VIEWER, member_role
 
 from .models import Project, ProjectVisibility
@@ -107,11 +106,10 @@ def visible_q(user: Any, *, prefix: str = "") -> Q:
 
         granted = live_access().filter(agent=user, project=OuterRef(f"{prefix}pk" if prefix else "pk"))
         return Q(**{f"{prefix}visibility__in": list(OPEN_VISIBILITIES)}) | Q(Exists(granted))
-    memberships = OrganizationMember.objects.filter(
-        user=user, status="active", organization=OuterRef(f"{prefix}owner_organization")
-    )
+    from apps.organizations.selectors import active_organization_ids
+
     return (
         Q(**{f"{prefix}visibility__in": list(OPEN_VISIBILITIES)})
         | Q(**{f"{prefix}owner_user": user})
-        | Q(Exists(memberships))
+        | Q(**{f"{prefix}owner_organization__in": active_organization_ids(user)})
     )
