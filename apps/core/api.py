@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import keyword
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -206,6 +206,13 @@ def ensure_same_network(network: Network | int | Any, *objects: Any) -> None:
             raise NotFound()
 
 
+@cache
+def _column_names(model: type[models.Model]) -> frozenset[str]:
+    """The names a row of ``model`` may be read by: every column's attname, and a plain field's name."""
+    fields = model._meta.concrete_fields
+    return frozenset(f.attname for f in fields) | frozenset(f.name for f in fields if not f.is_relation)
+
+
 def plain_rows(queryset: Any, serializer_class: type, paginator: Any = None) -> Any:
     """``queryset`` as named tuples of the columns ``serializer_class`` reads, when that is all it reads.
 
@@ -229,9 +236,7 @@ def plain_rows(queryset: Any, serializer_class: type, paginator: Any = None) -> 
     ):
         return queryset
     meta = queryset.model._meta
-    concrete = {field.attname for field in meta.concrete_fields} | {
-        field.name for field in meta.concrete_fields if not field.is_relation
-    }
+    concrete = _column_names(queryset.model)
     ordering = getattr(paginator, "ordering", None) or ()
     ordering = (ordering,) if isinstance(ordering, str) else tuple(ordering)
     names = [meta.pk.attname, *columns]
