@@ -23,6 +23,7 @@ from rest_framework.response import Response
 
 from apps.core.api import ListModelMixin, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotAuthenticated
+from apps.core.serializers import FastReadMixin
 
 from . import selectors, services, twofactor
 from .models import UserSession
@@ -37,7 +38,7 @@ REAUTH_MESSAGE = (
 # --- sessions -----------------------------------------------------------------
 
 
-class UserSessionSerializer(serializers.ModelSerializer):
+class UserSessionSerializer(FastReadMixin, serializers.ModelSerializer):
     is_current = serializers.SerializerMethodField()
 
     class Meta:

@@ -26,6 +26,7 @@ from apps.chat.models import Conversation
 from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.exceptions import NotFound
 from apps.core.pagination import CursorPagination
+from apps.core.serializers import FastReadMixin
 from apps.organizations.models import Organization
 from apps.projects.models import Project
 
@@ -45,7 +46,7 @@ from .models import (
 # --- agents ------------------------------------------------------------------------------
 
 
-class AgentSerializer(serializers.ModelSerializer):
+class AgentSerializer(FastReadMixin, serializers.ModelSerializer):
     owner_user = serializers.UUIDField(source="agent_owner_user_id", read_only=True, allow_null=True)
     owner_organization = serializers.UUIDField(
         source="agent_owner_organization_id", read_only=True, allow_null=True
@@ -311,7 +312,7 @@ class _AgentRowViewSet(NetworkScopedViewSet):
         )
 
 
-class AgentProjectAccessSerializer(serializers.ModelSerializer):
+class AgentProjectAccessSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentProjectAccess
         fields = ("id", "agent", "project", "role", "granted_by", "expires_at", "created_at", "updated_at")
@@ -356,7 +357,7 @@ class AgentProjectAccessViewSet(_AgentRowViewSet, mixins.RetrieveModelMixin):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AgentMemoryFactSerializer(serializers.ModelSerializer):
+class AgentMemoryFactSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentMemoryFact
         fields = (
@@ -471,7 +472,7 @@ class AgentMemoryFactViewSet(_AgentRowViewSet, mixins.RetrieveModelMixin):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AgentDecisionSerializer(serializers.ModelSerializer):
+class AgentDecisionSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentDecision
         fields = (
@@ -481,14 +482,14 @@ class AgentDecisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AgentChangeLogSerializer(serializers.ModelSerializer):
+class AgentChangeLogSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentChangeLog
         fields = ("id", "agent", "actor", "change", "field", "before", "after", "reason", "created_at")
         read_only_fields = fields
 
 
-class AgentConversationSummarySerializer(serializers.ModelSerializer):
+class AgentConversationSummarySerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentConversationSummary
         fields = (
@@ -505,7 +506,7 @@ class AgentConversationSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PromptGuardLogSerializer(serializers.ModelSerializer):
+class PromptGuardLogSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = PromptGuardLog
         fields = (
@@ -524,7 +525,7 @@ class PromptGuardLogSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AgentRunSerializer(serializers.ModelSerializer):
+class AgentRunSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentRun
         fields = (
@@ -614,7 +615,7 @@ class AgentRunListViewSet(_AgentNestedViewSet):
         return Response(AgentRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class AgentScheduledTaskSerializer(serializers.ModelSerializer):
+class AgentScheduledTaskSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentScheduledTask
         fields = (

@@ -20,6 +20,7 @@ from apps.accounts.models import User
 from apps.accounts.services import client_ip
 from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.pagination import CursorPagination
+from apps.core.serializers import FastReadMixin
 from apps.organizations.models import Organization
 
 from . import reauth, selectors, services
@@ -27,7 +28,7 @@ from .models import ApiKey, ApiKeyUsage
 from .scopes import PRESETS, SCOPES
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(FastReadMixin, serializers.ModelSerializer):
     key_hint = serializers.SerializerMethodField()
     is_active = serializers.BooleanField(read_only=True)
 

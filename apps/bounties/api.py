@@ -19,6 +19,7 @@ from apps.accounts.selectors import recently_authenticated, session_passed_mfa
 from apps.apikeys.permissions import request_api_key
 from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+from apps.core.serializers import FastReadMixin
 from apps.dispatcher.models import RoadmapTask
 from apps.organizations.models import Organization, OrganizationMember
 from apps.projects import permissions as project_permissions
@@ -63,7 +64,7 @@ def owned_q(user: Any, prefix: str = "") -> Q:
     )
 
 
-class AgentBalanceSerializer(serializers.ModelSerializer):
+class AgentBalanceSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AgentBalance
         fields = ("id", "owner_user", "owner_organization", "asset", "available_minor", "lifetime_in_minor",
@@ -71,7 +72,7 @@ class AgentBalanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TreasuryTransactionSerializer(serializers.ModelSerializer):
+class TreasuryTransactionSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = TreasuryTransaction
         fields = ("id", "kind", "asset", "amount_minor", "from_balance", "from_escrow", "from_system", "to_balance",
@@ -80,7 +81,7 @@ class TreasuryTransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BountyEscrowSerializer(serializers.ModelSerializer):
+class BountyEscrowSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = BountyEscrow
         fields = ("id", "task", "owner_user", "owner_organization", "asset", "amount_minor", "held_minor", "fee_bps",
@@ -107,7 +108,7 @@ class RefundSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-class BountyWalletSerializer(serializers.ModelSerializer):
+class BountyWalletSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = BountyWallet
         fields = ("id", "owner_user", "owner_organization", "chain", "address", "label", "is_default", "status",
@@ -137,7 +138,7 @@ class WalletVerifySerializer(serializers.Serializer):
     signature = serializers.CharField(max_length=200)
 
 
-class PayoutRequestSerializer(serializers.ModelSerializer):
+class PayoutRequestSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = PayoutRequest
         fields = ("id", "balance", "requested_by", "amount_minor", "asset", "method", "wallet", "status",

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from apps.accounts.models import User
 from apps.core.api import NetworkScopedRelatedField
+from apps.core.serializers import FastReadMixin
 from apps.projects import permissions
 from apps.projects.api.serializers import status_field
 from apps.projects.api.views import ProjectNestedViewSet, ProjectRowViewSet
@@ -31,7 +32,7 @@ from .models import DecisionStatus, MilestoneStatus, ProjectDecision, ProjectMil
 MAX_LINKS_BYTES = 16 * 1024
 
 
-class ProjectDecisionSerializer(serializers.ModelSerializer):
+class ProjectDecisionSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(DecisionStatus)
 
     class Meta:
@@ -91,7 +92,7 @@ class DecisionUpdateSerializer(DecisionWriteSerializer):
     title = serializers.CharField(max_length=200, required=False)
 
 
-class ProjectMilestoneSerializer(serializers.ModelSerializer):
+class ProjectMilestoneSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(MilestoneStatus)
     open_tasks = serializers.IntegerField(read_only=True)
 

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from apps.brain.models import ProjectMilestone
 from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet
 from apps.core.exceptions import NotFound
+from apps.core.serializers import FastReadMixin
 from apps.projects import permissions as project_permissions
 from apps.projects.api.serializers import status_field
 from apps.projects.api.views import ProjectNestedViewSet, ProjectRowViewSet
@@ -48,7 +49,7 @@ from .models import (
 # --- serializers ------------------------------------------------------------------------------
 
 
-class RoadmapTaskSerializer(serializers.ModelSerializer):
+class RoadmapTaskSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(TaskStatus)
 
     class Meta:
@@ -99,7 +100,7 @@ class TaskUpdateSerializer(TaskWriteSerializer):
     title = serializers.CharField(max_length=200, required=False)
 
 
-class TaskDependencySerializer(serializers.ModelSerializer):
+class TaskDependencySerializer(FastReadMixin, serializers.ModelSerializer):
     depends_on_status = serializers.CharField(source="depends_on.status", read_only=True)
 
     class Meta:
@@ -112,7 +113,7 @@ class DependencyWriteSerializer(serializers.Serializer):
     depends_on = NetworkScopedRelatedField(queryset=RoadmapTask.objects.all(), scope=_task_scope)
 
 
-class OutcomeCheckSerializer(serializers.ModelSerializer):
+class OutcomeCheckSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = OutcomeCheck
         fields = ("id", "task", "name", "kind", "config", "required", "position", "timeout_s", "created_at")
@@ -135,7 +136,7 @@ class CheckUpdateSerializer(serializers.Serializer):
     timeout_s = serializers.IntegerField(required=False, min_value=5, max_value=86400)
 
 
-class TaskClaimSerializer(serializers.ModelSerializer):
+class TaskClaimSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(ClaimStatus)
     lease_token = serializers.SerializerMethodField(help_text="Only the claimant sees its lease token.")
 
@@ -206,7 +207,7 @@ class DecideSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
-class RoadmapChallengeSerializer(serializers.ModelSerializer):
+class RoadmapChallengeSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(ChallengeStatus)
 
     class Meta:
@@ -231,7 +232,7 @@ class ResolveSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
-class DispatcherStateSerializer(serializers.ModelSerializer):
+class DispatcherStateSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = DispatcherState
         fields = (
@@ -247,7 +248,7 @@ class DispatcherStateWriteSerializer(serializers.Serializer):
     max_active_claims = serializers.IntegerField(min_value=0, max_value=1000, required=False)
 
 
-class SignalLogSerializer(serializers.ModelSerializer):
+class SignalLogSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = SignalLog
         fields = ("id", "project", "kind", "task", "actor", "payload", "status", "processed_at", "created_at")

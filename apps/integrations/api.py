@@ -26,6 +26,7 @@ from apps.agents.selectors import can_manage_agent
 from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import NotFound
 from apps.core.pagination import CursorPagination
+from apps.core.serializers import FastReadMixin
 from apps.organizations.models import Organization
 
 from . import catalog, services, webhooks
@@ -62,7 +63,7 @@ class ToolkitListView(UnscopedAPIView):
         return Response(ToolkitSerializer(catalog.toolkits(), many=True).data)
 
 
-class UserIntegrationSerializer(serializers.ModelSerializer):
+class UserIntegrationSerializer(FastReadMixin, serializers.ModelSerializer):
     base_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -207,7 +208,7 @@ class IntegrationCallbackView(UnscopedAPIView):
 # --- grants ----------------------------------------------------------------------------
 
 
-class AgentIntegrationSerializer(serializers.ModelSerializer):
+class AgentIntegrationSerializer(FastReadMixin, serializers.ModelSerializer):
     toolkit = serializers.CharField(source="user_integration.toolkit", read_only=True)
 
     class Meta:
@@ -283,7 +284,7 @@ class AgentIntegrationViewSet(_AgentRowViewSet, mixins.RetrieveModelMixin):
 # --- tool executions ----------------------------------------------------------------------
 
 
-class PendingToolExecutionSerializer(serializers.ModelSerializer):
+class PendingToolExecutionSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = PendingToolExecution
         fields = (
@@ -422,7 +423,7 @@ class PendingToolExecutionViewSet(NetworkScopedViewSet, ListModelMixin, mixins.R
         return Response(PendingToolExecutionSerializer(row).data)
 
 
-class ToolExecutionLogSerializer(serializers.ModelSerializer):
+class ToolExecutionLogSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = ToolExecutionLog
         fields = (

@@ -21,12 +21,13 @@ from rest_framework.response import Response
 from apps.core.api import ListModelMixin, NetworkScopedViewSet
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
+from apps.core.serializers import FastReadMixin
 
 from . import push, selectors, services
 from .models import Notification, PushNotificationToken
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = Notification
         fields = (

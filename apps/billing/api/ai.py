@@ -23,6 +23,7 @@ from apps.accounts.models import User
 from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
+from apps.core.serializers import FastReadMixin
 from apps.organizations.models import Organization
 
 from ..ai import selectors
@@ -53,7 +54,7 @@ def policy_restricted(request: Request, qs: QuerySet) -> QuerySet:
 _WRITES_SESSION_ONLY = {"create": None, "partial_update": None, "destroy": None, "verify": None}
 
 
-class AIProviderConfigSerializer(serializers.ModelSerializer):
+class AIProviderConfigSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AIProviderConfig
         fields = (
@@ -190,7 +191,7 @@ class AIProviderConfigViewSet(
 # --- usage -----------------------------------------------------------------------
 
 
-class AIUsageSerializer(serializers.ModelSerializer):
+class AIUsageSerializer(FastReadMixin, serializers.ModelSerializer):
     class Meta:
         model = AIUsage
         fields = (

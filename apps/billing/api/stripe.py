@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from apps.core.api import ListModelMixin, NetworkScopedRelatedField, NetworkScopedViewSet, UnscopedAPIView
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination
+from apps.core.serializers import FastReadMixin
 from apps.organizations.models import Organization, OrganizationMember
 
 from ..models import (
@@ -62,7 +63,7 @@ def _client_key(request: Request) -> str | None:
     return key or None
 
 
-class BillingAccountSerializer(serializers.ModelSerializer):
+class BillingAccountSerializer(FastReadMixin, serializers.ModelSerializer):
     has_stripe_customer = serializers.SerializerMethodField()
     has_subscription = serializers.SerializerMethodField()
     has_connect_account = serializers.SerializerMethodField()

@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.core.api import NetworkScopedRelatedField
+from apps.core.serializers import FastReadMixin
 
 from ..models import InviteCode, InviteCodeKind, InviteWaitlist, InviteWaveConfig, WaitlistStatus, WaveStatus
 
@@ -58,7 +59,7 @@ class CodeValidSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
 
 
-class InviteCodeSerializer(serializers.ModelSerializer):
+class InviteCodeSerializer(FastReadMixin, serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=InviteCodeKind.choices, read_only=True)
     uses_left = serializers.IntegerField(read_only=True)
 
@@ -103,7 +104,7 @@ class BulkCodesResultSerializer(serializers.Serializer):
     codes = InviteCodeSerializer(many=True)
 
 
-class WaveSerializer(serializers.ModelSerializer):
+class WaveSerializer(FastReadMixin, serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=WaveStatus.choices, read_only=True)
 
     class Meta:
@@ -139,7 +140,7 @@ class WaveWriteSerializer(serializers.Serializer):
     auto_continue = serializers.BooleanField(default=False)
 
 
-class WaitlistEntrySerializer(serializers.ModelSerializer):
+class WaitlistEntrySerializer(FastReadMixin, serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=WaitlistStatus.choices, read_only=True)
 
     class Meta:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.serializers import FastReadMixin
+
 from ..models import (
     BounceType,
     CampaignKind,
@@ -15,7 +17,7 @@ from ..models import (
 )
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(FastReadMixin, serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=CampaignStatus.choices, read_only=True)
     kind = serializers.ChoiceField(choices=CampaignKind.choices, read_only=True)
     progress_percent = serializers.IntegerField(read_only=True)
@@ -140,7 +142,7 @@ class SendSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SuppressionSerializer(serializers.ModelSerializer):
+class SuppressionSerializer(FastReadMixin, serializers.ModelSerializer):
     scope = serializers.ChoiceField(choices=SuppressionScope.choices, read_only=True)
     reason = serializers.ChoiceField(choices=SuppressionReason.choices, read_only=True)
 

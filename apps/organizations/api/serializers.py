@@ -7,6 +7,7 @@ from rest_framework import serializers
 from apps.accounts.models import User
 from apps.core.api import NetworkScopedRelatedField
 from apps.core.models import AuditEvent
+from apps.core.serializers import FastReadMixin
 
 from .. import roles
 from ..models import (
@@ -27,7 +28,7 @@ class UserSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OrganizationSerializer(serializers.ModelSerializer):
+class OrganizationSerializer(FastReadMixin, serializers.ModelSerializer):
     viewer_role = serializers.SerializerMethodField(
         help_text="Your role here, or null if you are not a member."
     )
@@ -88,7 +89,7 @@ class TransferOwnershipSerializer(serializers.Serializer):
     )
 
 
-class OrganizationMemberSerializer(serializers.ModelSerializer):
+class OrganizationMemberSerializer(FastReadMixin, serializers.ModelSerializer):
     user = UserSummarySerializer(read_only=True)
     invite_email = serializers.SerializerMethodField()
     status = serializers.ChoiceField(
@@ -209,7 +210,7 @@ class OrganizationSecurityPolicySerializer(serializers.ModelSerializer):
         read_only_fields = ("organization", "updated_by", "updated_at")
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(FastReadMixin, serializers.ModelSerializer):
     actor = UserSummarySerializer(read_only=True, allow_null=True)
 
     class Meta:

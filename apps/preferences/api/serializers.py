@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.services import device_label
+from apps.core.serializers import FastReadMixin
 
 from .. import selectors, validators
 from ..models import AccountDeletionRequest, DataExport, LoginHistory, PendingEmailChange, UserSettings
@@ -67,7 +68,7 @@ class UserPreferencesWriteSerializer(StrictFieldsMixin, serializers.Serializer):
         return value
 
 
-class LoginHistorySerializer(serializers.ModelSerializer):
+class LoginHistorySerializer(FastReadMixin, serializers.ModelSerializer):
     event = NamedChoiceField(enum_name="LoginEventEnum", choices=LoginHistory.Event.choices, read_only=True)
     method = NamedChoiceField(
         enum_name="LoginMethodEnum", choices=LoginHistory.Method.choices, read_only=True, allow_null=True
@@ -140,7 +141,7 @@ class DataExportCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     """No options yet: the export covers everything; any key is refused."""
 
 
-class DataExportSerializer(serializers.ModelSerializer):
+class DataExportSerializer(FastReadMixin, serializers.ModelSerializer):
     status = NamedChoiceField(
         enum_name="DataExportStatusEnum", choices=DataExport.Status.choices, read_only=True
     )

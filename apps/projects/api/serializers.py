@@ -130,7 +130,7 @@ _INFRA_COMMON = (
 )
 
 
-class SandboxSerializer(serializers.ModelSerializer):
+class SandboxSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(SandboxStatus)
 
     class Meta:
@@ -157,7 +157,7 @@ class SandboxCreateSerializer(serializers.Serializer):
     idle_ttl_min = serializers.IntegerField(min_value=5, max_value=10080, default=120)
 
 
-class DeploymentSerializer(serializers.ModelSerializer):
+class DeploymentSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(DeploymentStatus)
 
     class Meta:
@@ -188,7 +188,7 @@ class DeploymentCreateSerializer(serializers.Serializer):
     )
 
 
-class StorageBucketSerializer(serializers.ModelSerializer):
+class StorageBucketSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(ResourceStatus)
 
     class Meta:
@@ -216,7 +216,7 @@ class StorageBucketCreateSerializer(serializers.Serializer):
     public_read = serializers.BooleanField(default=False)
 
 
-class DatabaseSerializer(serializers.ModelSerializer):
+class DatabaseSerializer(FastReadMixin, serializers.ModelSerializer):
     status = status_field(DatabaseStatus)
 
     class Meta:
