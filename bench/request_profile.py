@@ -9,7 +9,7 @@ Django's WSGI handler in one thread, no network: CPU ms per request
 (``time.thread_time``, median of 3 rounds) and the number of Python function
 calls per request (cProfile) — the call count does not move with load, so
 it shows what a change to the shared path saved. Endpoints: the bare
-``{}`` view, a bare DRF view, ``/api/v1/me/`` with a session and with an API
+``{}`` view, a bare DRF view, DRF + one Redis GET, ``/api/v1/me/`` with a session and with an API
 key, and the 50-row ``/api/v1/projects/``. ``--profile <case>`` prints that
 case's top functions. Uses the scratch database ``colony_request_profile``
 (dropped at the end unless ``--keep-db``) and Redis database 13.
