@@ -54,17 +54,25 @@ NETWORK_PREFIX = key("principal", "network", "")
 
 SESSION_PREFIX = key("principal", "session", "")
 
+#: Lua shared by the scripts that read a user entry ``u``: sets ``n`` to its network's
+#: entry (false without ``u``); the network id is the user entry's first line (ids have
+#: no newline; the pickle comes after it)
+NETWORK_OF_USER_LUA = f"""
+local n = false
+if u then
+  local nl = string.find(u, '\\n', 1, true)
+  n = redis.call('GET', '{NETWORK_PREFIX}' .. string.sub(u, 1, nl - 1))
+end
+"""
+
 # KEYS[1] user entry, KEYS[2] security-state entry, KEYS[3] (optional) the session's
-# pointer to set to ARGV[1] (the user id) for ARGV[2] seconds; the network's key is read
-# from the user entry's first line (ids have no newline; pickles come after it)
+# pointer to set to ARGV[1] (the user id) for ARGV[2] seconds
 _SESSION_SCRIPT = Script(
     f"""
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'EX', tonumber(ARGV[2])) end
 local u = redis.call('GET', KEYS[1])
 local sec = redis.call('GET', KEYS[2])
-if not u then return {{false, false, sec}} end
-local nl = string.find(u, '\\n', 1, true)
-local n = redis.call('GET', '{NETWORK_PREFIX}' .. string.sub(u, 1, nl - 1))
+{NETWORK_OF_USER_LUA}
 return {{u, n, sec}}
 """
 )
@@ -72,9 +80,8 @@ return {{u, n, sec}}
 
 @lru_cache(maxsize=1)
 def _session_load_script() -> Script:
-    # KEYS[1] the session's cache entry, KEYS[2] its pointer; the security entry's key is
-    # the Django cache's name for it around the user id
-    sec_head, _, sec_tail = _security_cache_key("\0").partition("\0")
+    # KEYS[1] the session's cache entry, KEYS[2] its pointer
+    sec_head, sec_tail = security_key_affixes()
     return Script(
         f"""
 local s = redis.call('GET', KEYS[1])
@@ -83,14 +90,16 @@ local uid = redis.call('GET', KEYS[2])
 if not uid then return {{s}} end
 local u = redis.call('GET', '{USER_PREFIX}' .. uid)
 local sec = redis.call('GET', '{sec_head}' .. uid .. '{sec_tail}')
-local n = false
-if u then
-  local nl = string.find(u, '\\n', 1, true)
-  n = redis.call('GET', '{NETWORK_PREFIX}' .. string.sub(u, 1, nl - 1))
-end
+{NETWORK_OF_USER_LUA}
 return {{s, uid, u, n, sec}}
 """
     )
+
+
+def security_key_affixes() -> tuple[str, str]:
+    """The Django cache's name of a user's security-state entry, around the user id (for Lua)."""
+    head, _, tail = _security_cache_key("\0").partition("\0")
+    return head, tail
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,11 +73,7 @@ if rec == '' or hash ~= ARGV[4] then
   return {1, by_ip, by_prefix}
 end
 local u = redis.call('GET', '@USER@' .. uid)
-local n = false
-if u then
-  local nl = string.find(u, '\\n', 1, true)
-  n = redis.call('GET', '@NETWORK@' .. string.sub(u, 1, nl - 1))
-end
+@NETWORK_OF_USER@
 local sec = redis.call('GET', '@SEC_HEAD@' .. uid .. '@SEC_TAIL@')
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -104,11 +100,7 @@ return {2, rec, u, n, sec, count, touch}
 @lru_cache(maxsize=1)
 def _script() -> Script:
     # constant key prefixes are baked in: fewer arguments to encode per call
-    from django.core.cache import cache
-
-    from apps.accounts.selectors import security_cache_key
-
-    sec_head, _, sec_tail = cache.make_key(security_cache_key("\0")).partition("\0")
+    sec_head, sec_tail = principals.security_key_affixes()
     replacements = {
         "@RL@": key("rl", "apikey:"),
         "@USAGE@": key("{apikeys}", "usage", ""),
@@ -117,7 +109,7 @@ def _script() -> Script:
         "@LAST_USED@": key("apikeys", "last-used", ""),
         "@LAST_USED_TTL@": str(usage.LAST_USED_INTERVAL),
         "@USER@": principals.USER_PREFIX,
-        "@NETWORK@": principals.NETWORK_PREFIX,
+        "@NETWORK_OF_USER@": principals.NETWORK_OF_USER_LUA,
         "@SEC_HEAD@": sec_head,
         "@SEC_TAIL@": sec_tail,
     }

@@ -190,7 +190,7 @@ def _detached(field: serializers.Field) -> serializers.Field:
     return clone
 
 
-def _nested_spec(field: serializers.Field) -> tuple[str, str, Any] | None:
+def _nested_spec(field: FastReadMixin) -> tuple[str, str, Any] | None:
     """A nested planned serializer (one object, one attribute) whose own read is all columns, no date-times.
 
     Its compiled read runs inline: ``o.<attr>`` then the child's function, as
@@ -198,13 +198,6 @@ def _nested_spec(field: serializers.Field) -> tuple[str, str, Any] | None:
     missing related object (``ObjectDoesNotExist``, an ``AttributeError`` too)
     sends the whole row to DRF's per-field rules, which give ``None``.
     """
-    if (
-        not isinstance(field, FastReadMixin)
-        or type(field).get_attribute is not serializers.Field.get_attribute
-    ):
-        return None
-    if len(field.source_attrs) != 1 or not field.source_attrs[0].isidentifier():
-        return None
     plan = field._class_plan()
     if plan is _NOT_STATIC or plan[1] or plan[2]:  # context-free only: no zones, no per-instance steps
         return None
@@ -221,9 +214,6 @@ def _static_spec(serializer: Any, field: serializers.Field) -> tuple[str, str, A
     attname = _fk_attname(serializer, field)
     if attname is not None:
         return ("value", attname, None)
-    nested = _nested_spec(field)
-    if nested is not None:
-        return nested
     if (
         isinstance(field, serializers.RelatedField)
         or type(field).get_attribute is not serializers.Field.get_attribute
@@ -231,6 +221,8 @@ def _static_spec(serializer: Any, field: serializers.Field) -> tuple[str, str, A
         return None
     if len(field.source_attrs) != 1 or not field.source_attrs[0].isidentifier():
         return None
+    if isinstance(field, FastReadMixin):
+        return _nested_spec(field)
     model = getattr(getattr(serializer, "Meta", None), "model", None)
     try:
         model_field = model._meta.get_field(field.source_attrs[0]) if model is not None else None

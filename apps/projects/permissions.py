@@ -22,6 +22,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from apps.core.exceptions import NotFound, PermissionDenied
 from apps.organizations.roles import ADMIN, BILLING, MEMBER, OWNER, VIEWER, member_role
+from apps.organizations.selectors import active_organization_ids
 
 from .models import Project, ProjectVisibility
 
@@ -106,8 +107,6 @@ def visible_q(user: Any, *, prefix: str = "") -> Q:
 
         granted = live_access().filter(agent=user, project=OuterRef(f"{prefix}pk" if prefix else "pk"))
         return Q(**{f"{prefix}visibility__in": list(OPEN_VISIBILITIES)}) | Q(Exists(granted))
-    from apps.organizations.selectors import active_organization_ids
-
     return (
         Q(**{f"{prefix}visibility__in": list(OPEN_VISIBILITIES)})
         | Q(**{f"{prefix}owner_user": user})
