@@ -28,7 +28,6 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check .
 
 lock: $(VENV)/.dev
-	$(VENV)/bin/pip install --quiet uv
 	$(VENV)/bin/uv pip compile -q pyproject.toml -o requirements.lock --python-version 3.11
 	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
 
