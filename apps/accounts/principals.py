@@ -43,6 +43,7 @@ from django.core.cache.backends.redis import RedisSerializer
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from apps.core.nearcache import ABSENT, near
 from apps.core.redis import Script, get_redis, key
 
 TTL = 60
@@ -96,9 +97,14 @@ return {{s, uid, u, n, sec}}
     )
 
 
+@lru_cache(maxsize=1)
 def security_key_affixes() -> tuple[str, str]:
     """The Django cache's name of a user's security-state entry, around the user id (for Lua)."""
-    head, _, tail = _security_cache_key("\0").partition("\0")
+    from django.core.cache import cache
+
+    from .selectors import security_cache_key
+
+    head, _, tail = cache.make_key(security_cache_key("\0")).partition("\0")
     return head, tail
 
 
@@ -113,11 +119,71 @@ class Prefetched:
 
 
 def load_session(cache_key: str, session_key: str) -> tuple[bytes | None, Prefetched | None]:
-    """The session's cache entry (raw) and, when its pointer is set, that user's entries: one round trip."""
-    reply = _session_load_script()(keys=[cache_key, session_pointer_key(session_key)], args=[], raw=True)
+    """The session's cache entry (raw) and, when its pointer is set, that user's entries.
+
+    From this process's copies (``apps.core.nearcache``) when they hold all
+    of it — no round trip — else one round trip, whose replies are kept.
+    """
+    pointer = session_pointer_key(session_key)
+    generation = near.begin()
+    if generation is not None:
+        local = _near_session(cache_key, pointer)
+        if local is not None:
+            return local
+    reply = _session_load_script()(keys=[cache_key, pointer], args=[], raw=True)
+    if generation is not None:
+        near.put(_session_entries(reply, cache_key, pointer), generation)
     if reply[0] is None or len(reply) < 5:
         return reply[0], None
     return reply[0], Prefetched(reply[1].decode(), reply[2], reply[3], reply[4])
+
+
+def _present(value: Any) -> Any:
+    return None if value is ABSENT else value
+
+
+def _near_session(cache_key: str, pointer: str) -> tuple[bytes | None, Prefetched | None] | None:
+    """What ``load_session``'s script would answer, from the copies alone; None if any is missing."""
+    get = near.get
+    raw = get(cache_key)
+    if raw is None:
+        return None
+    if raw is ABSENT:
+        return None, None
+    uid = get(pointer)
+    if uid is None:
+        return None
+    if uid is ABSENT:
+        return raw, None
+    uid = uid.decode()
+    user_raw = get(USER_PREFIX + uid)
+    security_raw = get(_security_cache_key(uid))
+    if user_raw is None or security_raw is None:
+        return None
+    network_raw: Any = ABSENT
+    if user_raw is not ABSENT:
+        network_raw = get(NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode())
+        if network_raw is None:
+            return None
+    return raw, Prefetched(uid, _present(user_raw), _present(network_raw), _present(security_raw))
+
+
+def _session_entries(reply: list[Any], cache_key: str, pointer: str) -> dict[str, Any]:
+    """The Redis keys ``load_session``'s script read, with what it found (None: absent)."""
+    entries: dict[str, Any] = {cache_key: reply[0]}
+    if reply[0] is None:
+        return entries
+    if len(reply) < 5:
+        entries[pointer] = None
+        return entries
+    uid = reply[1].decode()
+    user_raw = reply[2]
+    entries[pointer] = reply[1]
+    entries[USER_PREFIX + uid] = user_raw
+    entries[_security_cache_key(uid)] = reply[4]
+    if user_raw is not None:
+        entries[NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode()] = reply[3]
+    return entries
 
 
 def session_pointer_key(session_key: str) -> str:
@@ -330,11 +396,22 @@ def session_user(session: Any) -> Any:
 
 
 def _security_cache_key(user_id: Any) -> str:
+    head, tail = security_key_affixes()
+    return f"{head}{user_id}{tail}"
+
+
+def near_prefixes() -> list[str]:
+    """The key prefixes this process keeps near copies of for sessions and principals."""
+    from django.contrib.sessions.backends.cached_db import KEY_PREFIX as SESSION_KEY_PREFIX
     from django.core.cache import cache
 
-    from .selectors import security_cache_key
-
-    return cache.make_key(security_cache_key(user_id))
+    return [
+        USER_PREFIX,
+        NETWORK_PREFIX,
+        SESSION_PREFIX,
+        security_key_affixes()[0],
+        cache.make_key(SESSION_KEY_PREFIX),
+    ]
 
 
 # --- invalidation ----------------------------------------------------------------------
@@ -366,6 +443,8 @@ IRRELEVANT_USER_FIELDS = frozenset({"last_login", "last_seen_at", "updated_at"})
 def connect() -> None:
     """Wire the invalidation (called once from ``AccountsConfig.ready``)."""
     from django.db.models.signals import post_delete, post_save
+
+    near.track(*near_prefixes())
 
     from apps.networks.models import Network
 

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import pytest
@@ -39,8 +40,11 @@ def redis_round_trips():
     calls: list[int] = []
     original = redis.connection.AbstractConnection.send_packed_command
 
+    caller = threading.get_ident()  # the near cache's tracking thread pings on its own
+
     def counting(self, command, check_health=True):
-        calls.append(1)
+        if threading.get_ident() == caller:
+            calls.append(1)
         return original(self, command, check_health)
 
     redis.connection.AbstractConnection.send_packed_command = counting
@@ -73,15 +77,19 @@ def _warm(client: Client, n: int = 3) -> None:
 # --- the floor ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make_client", [_signed_in, _api_key_client], ids=["session", "api_key"])
-def test_a_warm_me_runs_no_sql_and_one_redis_round_trip(network, django_assert_num_queries, make_client):
+@pytest.mark.parametrize(
+    ("make_client", "round_trips"), [(_signed_in, 0), (_api_key_client, 1)], ids=["session", "api_key"]
+)
+def test_a_warm_me_runs_no_sql_and_at_most_one_redis_round_trip(
+    network, django_assert_num_queries, make_client, round_trips
+):
     user = UserFactory(network=network)
     client = make_client(user)
     _warm(client)
     with django_assert_num_queries(0), redis_round_trips() as trips:
         response = client.get("/api/v1/me/")
     assert response.status_code == 200 and response.json()["id"] == str(user.pk)
-    assert len(trips) == 1, f"{len(trips)} Redis round trips"
+    assert len(trips) == round_trips, f"{len(trips)} Redis round trips"
 
 
 def _session_key(client: Client) -> str:
