@@ -17,10 +17,28 @@ from tests.networks.factories import NetworkFactory
 pytest_plugins = ["tests.live", "tests.llm_server", "tests.browser"]
 
 
+#: every key of this worker's database, deleted one by one: a FLUSHDB would tell every process
+#: tracking keys (``apps.core.nearcache``) — the other test workers too — to drop all its copies
+_EMPTY_DATABASE = """
+local cursor = '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'COUNT', 1000)
+  cursor = page[1]
+  for _, name in ipairs(page[2]) do redis.call('UNLINK', name) end
+until cursor == '0'
+return 0
+"""
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
-    get_redis().flushdb()
+    from apps.apikeys.usage import meter
+    from apps.core.nearcache import near
+
+    get_redis().eval(_EMPTY_DATABASE, 0)
     LocalThrottle.clear_all()  # process-memory throttles in front of Redis go with it
+    meter.discard()  # and the API-key meter's unflushed counts and claimed tokens
+    near.clear()
     yield
 
 

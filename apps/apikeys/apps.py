@@ -7,4 +7,8 @@ class ApiKeysConfig(AppConfig):
     verbose_name = "API keys"
 
     def ready(self) -> None:
-        from . import schema, signals  # noqa: F401
+        from apps.core.nearcache import near
+
+        from . import hotpath, schema, signals  # noqa: F401
+
+        near.track(hotpath.principal_key(""))  # key records: kept near, dropped by Redis's pushes

@@ -44,6 +44,7 @@ from django.conf import settings
 
 from apps.accounts import principals
 from apps.core import ratelimit
+from apps.core.nearcache import ABSENT, near
 from apps.core.ratelimit import Rate
 from apps.core.redis import Script, get_redis, key
 
@@ -153,6 +154,8 @@ class Principal:
     api_key: Any  # ApiKey bound to its user and network (unsaved-looking, no queries)
     admission: usage.Admission | None
     failure: Failure | None = None
+    #: what the script read (Redis key → raw value), for the near cache
+    kept: dict[str, Any] | None = None
 
     @property
     def user(self) -> Any:
@@ -175,7 +178,53 @@ def decode_record(raw: bytes) -> selectors.KeyRecord:
 
 
 def load(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
-    """The key of ``prefix`` if ``secret_hash`` is its secret's, counted; else the failure, counted."""
+    """The key of ``prefix`` if ``secret_hash`` is its secret's, counted; else the failure, counted.
+
+    With the key's record, user, network and security state all in this
+    process's near cache (``apps.core.nearcache``) and the secret matching,
+    no round trip: the key is charged by ``usage.meter``. Anything else —
+    a copy missing, an unknown prefix, a wrong secret — takes the script.
+    """
+    generation = near.begin()
+    if generation is not None:
+        warm = _near_load(prefix, secret_hash)
+        if warm is not None:
+            return warm
+    principal = _load_by_script(prefix, secret_hash=secret_hash, ip=ip)
+    if generation is not None and principal.kept is not None:
+        near.put(principal.kept, generation)
+    return principal
+
+
+def _near_load(prefix: str, secret_hash: str) -> Principal | None:
+    get = near.get
+    record_raw = get(principal_key(prefix))
+    if record_raw is None or record_raw is ABSENT or not record_raw:
+        return None
+    user_id, key_id, cached_hash = record_raw.split(b"\n", 3)[:3]
+    if not hmac.compare_digest(cached_hash, secret_hash.encode()):
+        return None  # judged and counted by the script
+    uid = user_id.decode()
+    user_raw = get(principals.USER_PREFIX + uid)
+    security_raw = get(principals._security_cache_key(uid))
+    if user_raw is None or user_raw is ABSENT or security_raw is None:
+        return None
+    network_raw = get(principals.NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode())
+    if network_raw is None or network_raw is ABSENT:
+        return None
+    record, api_key = _decode(record_raw)
+    if not hmac.compare_digest(secret_hash, record.secret_hash):
+        return None
+    admission = usage.meter.admit(key_id.decode())
+    user = principals.assemble(user_raw, network_raw, record.user_id)
+    if security_raw is not ABSENT:
+        principals.remember_security_raw(user.pk, security_raw)
+    api_key.user = user
+    api_key.network = user.network
+    return Principal(record, api_key, admission)
+
+
+def _load_by_script(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
     rate = usage.key_rate()
     fail_ip, fail_prefix = failure_rates()
     now = int(time.time())
@@ -196,6 +245,12 @@ def load(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
         return _load_cold(prefix, secret_hash=secret_hash, ip=ip)
     _, record_raw, user_raw, network_raw, security_raw, count, touch = reply
     record, api_key = _decode(record_raw)
+    kept = {principal_key(prefix): record_raw}
+    if user_raw is not None:
+        uid = str(record.user_id)
+        kept[principals.USER_PREFIX + uid] = user_raw
+        kept[principals._security_cache_key(uid)] = security_raw
+        kept[principals.NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode()] = network_raw
     if not hmac.compare_digest(secret_hash, record.secret_hash):  # the script compared; trust nothing
         return Principal(None, None, None, Failure(throttled=False, retry_after=0))
     admission = usage.Admission(
@@ -211,7 +266,7 @@ def load(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
         principals.remember_security_raw(user.pk, security_raw)
     api_key.user = user
     api_key.network = user.network
-    return Principal(record, api_key, admission)
+    return Principal(record, api_key, admission, kept=kept)
 
 
 def _failed(by_ip: int, by_prefix: int, now: int) -> Principal:

@@ -21,9 +21,10 @@ How fresh a copy is:
   socket. A request trusts the copies only when the tracking connection is
   up, its socket holds no unread push and the tracker is not in the middle
   of applying one (``fresh()``); otherwise it reads Redis as before.
-* A value read from Redis is stored only if no invalidation was applied
-  since the read began (``generation``) and none is pending — so a write
-  racing the read can never leave an old copy behind.
+* A value read from Redis is stored only if no invalidation of that key
+  was applied since the read began (``generation``) and none is pending —
+  so a write racing the read can never leave an old copy behind, while
+  writes to other keys do not stop this one being kept.
 * Absent entries are cached too (``ABSENT``): creating the key is a write
   under a tracked prefix, which invalidates the absence like any change.
 * Copies also expire after ``NEAR_CACHE_TTL`` seconds and the table holds at
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 #: a cached "this key does not exist in Redis"
 ABSENT = object()
 _MISS = None
+_RECENT_LIMIT = 50_000
 
 
 class NearCache:
@@ -62,6 +64,9 @@ class NearCache:
         self._pid = 0
         #: bumped by the tracker for every invalidation applied (and on connect / disconnect)
         self.generation = 0
+        #: keys invalidated lately → the generation that applied it; reads begun before ``_floor`` keep nothing
+        self._recent: dict[str, int] = {}
+        self._floor = 0
         self.live = False
         self.busy = False  # the tracker is applying pushes it has read
         self._fd = -1
@@ -91,7 +96,8 @@ class NearCache:
             if self._pid == pid and self._tracker is not None:
                 return
             # a fresh process (first use, or a fork: the parent's thread and socket are not ours)
-            self._entries = {}
+            self._entries, self._recent = {}, {}
+            self._forget_all()
             self.live = False
             self.busy = False
             self._fd = -1
@@ -138,45 +144,62 @@ class NearCache:
         return value
 
     def put(self, values: Mapping[str, Any], generation: int | None) -> None:
-        """Store what was just read from Redis (None → ``ABSENT``) unless an invalidation came in between."""
-        if generation is None or generation != self.generation or not self.fresh():
+        """Store what was just read from Redis (None → ``ABSENT``), but no key invalidated meanwhile.
+
+        ``generation`` is ``begin()``'s: a key whose invalidation was applied
+        after it (``_recent``) may have been read before the write, so it is
+        not kept; the others are. Pushes still unread (``fresh()`` false)
+        keep nothing.
+        """
+        if generation is None or generation < self._floor or not self.fresh():
             return
-        entries = self._entries
+        entries, recent = self._entries, self._recent
         limit = int(getattr(settings, "NEAR_CACHE_MAX_ENTRIES", 10_000))
         expires = time.monotonic() + float(getattr(settings, "NEAR_CACHE_TTL", 30))
         for name, value in values.items():
+            if recent.get(name, 0) > generation:
+                continue
             if len(entries) >= limit:
                 try:
                     entries.pop(next(iter(entries)))  # the oldest copy
                 except (StopIteration, KeyError, RuntimeError):
                     pass
             entries[name] = (ABSENT if value is None else value, expires)
-        if generation != self.generation:  # an invalidation landed while storing: trust none of it
+        if generation < self._floor or not self.fresh():  # pushes landed while storing: re-check them
             for name in values:
-                entries.pop(name, None)
+                if generation < self._floor or recent.get(name, 0) > generation:
+                    entries.pop(name, None)
 
     # --- invalidation (tracker thread) ----------------------------------------------------
 
     def _invalidate(self, names: Iterable[Any] | None) -> None:
         self.generation += 1
         if names is None:
-            self._entries.clear()
+            self._forget_all()
             return
-        entries = self._entries
+        generation, entries, recent = self.generation, self._entries, self._recent
+        if len(recent) > _RECENT_LIMIT:  # older reads than the floor keep nothing
+            recent.clear()
+            self._floor = generation
         for name in names:
-            entries.pop(name.decode() if isinstance(name, bytes) else name, None)
+            name = name.decode() if isinstance(name, bytes) else name
+            recent[name] = generation
+            entries.pop(name, None)
+
+    def _forget_all(self) -> None:
+        self.generation += 1
+        self._floor = self.generation  # anything read before now is not kept
+        self._entries.clear()
+        self._recent.clear()
 
     def _set_live(self, live: bool, fd: int = -1) -> None:
-        self.generation += 1
         self.live = False
-        self._entries.clear()
+        self._forget_all()
         self._fd = fd
-        self.generation += 1
         self.live = live
 
     def clear(self) -> None:
-        self.generation += 1
-        self._entries.clear()
+        self._forget_all()
 
     def __len__(self) -> int:
         return len(self._entries)

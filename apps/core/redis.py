@@ -203,7 +203,8 @@ class Ahead:
 
 
 def key(*parts: object) -> str:
-    return "colony:" + ":".join(str(p) for p in parts)
+    """A key of ours: ``<REDIS_KEY_PREFIX>:<part>:<part>…`` (``colony:…`` by default)."""
+    return f"{settings.REDIS_KEY_PREFIX}:" + ":".join(str(p) for p in parts)
 
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"

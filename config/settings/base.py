@@ -203,11 +203,19 @@ ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=8)
 
 REDIS_URL = _required("REDIS_URL")
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=50)
+# first part of every key of ours (``apps.core.redis.key`` and the cache): deployments sharing a
+# Redis server keep apart, and the near cache tracks only its own deployment's keys
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="colony")
+# the process-local copies of hot entries (apps.core.nearcache); TTL is a backstop, Redis's
+# invalidation pushes drop a copy the moment its key changes
+NEAR_CACHE_ENABLED = env.bool("NEAR_CACHE_ENABLED", default=True)
+NEAR_CACHE_TTL = env.float("NEAR_CACHE_TTL", default=30.0)
+NEAR_CACHE_MAX_ENTRIES = env.int("NEAR_CACHE_MAX_ENTRIES", default=10_000)
 CACHES = {
     "default": {
         "BACKEND": "apps.core.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "colony",
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
         "TIMEOUT": 300,
     }
 }

@@ -27,6 +27,10 @@ REDIS_DB = env.int(
     "REDIS_DB", default=env.int("REDIS_DB_BASE", default=1) + (int(_worker) if _worker.isdigit() else 0)
 )
 REDIS_URL = _redis_url_for_db(REDIS_URL, REDIS_DB)
+# and its own key names: Redis's invalidation pushes (apps.core.nearcache) match key names in
+# every database, so one worker's writes would otherwise drop another's near copies
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default=f"colony{REDIS_DB}")
+CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX  # noqa: F405
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(REDIS_URL)]  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL

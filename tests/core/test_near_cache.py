@@ -16,7 +16,7 @@ from django.test import override_settings
 from apps.core.nearcache import ABSENT, near
 from tests.live import wait_for
 
-PREFIX = "colony:test:near:"
+PREFIX = f"{settings.REDIS_KEY_PREFIX}:test:near:"
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_a_value_read_before_a_racing_write_is_not_kept(tracked, other_client):
 def test_untracked_keys_are_never_invalidated_so_never_worth_keeping(tracked, other_client):
     # only tracked prefixes are ever put; a write elsewhere does not disturb the copies
     _kept(PREFIX + "kept", b"1")
-    other_client.set("colony:test:elsewhere", b"x")
+    other_client.set(f"{settings.REDIS_KEY_PREFIX}:test:elsewhere", b"x")
     wait_for(lambda: near.begin() is not None)
     assert near.get(PREFIX + "kept") == b"1"
 

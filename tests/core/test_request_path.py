@@ -1,10 +1,13 @@
 """The shared request path stays at its floor (issue 8), and keeps every rule while it does.
 
-* A warm ``GET /api/v1/me/`` runs no SQL and one Redis round trip (the
+* A warm ``GET /api/v1/me/`` runs no SQL and no Redis round trip (the
   issue allows three) — session signed in through the real login form (its
-  entry, user, network and security state in one Lua call, via the
-  session's pointer) and an API key — counted on the real connections to
-  the real Redis, so the path cannot silently regress.
+  entry, user, network and security state from the near cache,
+  ``apps.core.nearcache``, filled by one Lua call via the session's
+  pointer) and an API key (the same copies; its rate limit and usage
+  charged by ``apps.apikeys.usage.Meter``, which claims tokens from Redis
+  in doubling batches) — counted on the real connections to the real
+  Redis, so the path cannot silently regress.
 * The session's pointer is only a hint: a pointer to another user, a
   session gone from the cache, a logged-out session or missing principal
   entries all give what Django's own session lookup would.
@@ -78,18 +81,26 @@ def _warm(client: Client, n: int = 3) -> None:
 
 
 @pytest.mark.parametrize(
-    ("make_client", "round_trips"), [(_signed_in, 0), (_api_key_client, 1)], ids=["session", "api_key"]
+    ("make_client", "most_round_trips"), [(_signed_in, 0), (_api_key_client, 7)], ids=["session", "api_key"]
 )
-def test_a_warm_me_runs_no_sql_and_at_most_one_redis_round_trip(
-    network, django_assert_num_queries, make_client, round_trips
+def test_a_warm_me_runs_no_sql_and_no_redis_round_trip(
+    network, django_assert_num_queries, make_client, most_round_trips, settings
 ):
+    """Warm, each request is served from the process's near copies: no SQL, no Redis — save, for
+    an API key, the meter claiming rate-limit tokens in doubling batches (1, 2, 4, … up to
+    limit/64: a handful of round trips in 64 requests, never more than one in a request)."""
+    settings.API_KEY_RATE_LIMIT_PER_MINUTE = 100_000
     user = UserFactory(network=network)
     client = make_client(user)
     _warm(client)
-    with django_assert_num_queries(0), redis_round_trips() as trips:
-        response = client.get("/api/v1/me/")
-    assert response.status_code == 200 and response.json()["id"] == str(user.pk)
-    assert len(trips) == round_trips, f"{len(trips)} Redis round trips"
+    per_request = []
+    for _ in range(64):
+        with django_assert_num_queries(0), redis_round_trips() as trips:
+            response = client.get("/api/v1/me/")
+        assert response.status_code == 200 and response.json()["id"] == str(user.pk)
+        assert len(trips) <= 1, f"{len(trips)} Redis round trips in one request: {trips}"
+        per_request.append(len(trips))
+    assert sum(per_request) <= most_round_trips, per_request
 
 
 def _session_key(client: Client) -> str:
