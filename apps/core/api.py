@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models.query import ModelIterable
+from django.db.models.query import ModelIterable, NamedValuesListIterable
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.request import Request
@@ -33,6 +34,7 @@ from rest_framework.views import APIView
 
 from apps.networks.models import Network
 
+from .db import iso_text_timestamps
 from .exceptions import NotFound
 from .tenancy import resolve_network
 
@@ -248,7 +250,19 @@ def plain_rows(queryset: Any, serializer_class: type, paginator: Any = None) -> 
     names = list(dict.fromkeys(names))
     if any(name not in concrete or keyword.iskeyword(name) or name.startswith("_") for name in names):
         return queryset
-    return queryset.values_list(*names, named=True)
+    rows = queryset.values_list(*names, named=True)
+    in_utc = settings.USE_TZ and timezone.get_current_timezone_name() == "UTC"
+    if in_utc and serializer_class.datetimes_in_current_zone():
+        rows._iterable_class = _IsoTimestampRows  # time stamps arrive as the text the API prints
+    return rows
+
+
+class _IsoTimestampRows(NamedValuesListIterable):
+    """Named rows whose ``timestamptz`` columns are already the API's ISO text (``apps.core.db``)."""
+
+    def __iter__(self) -> Any:
+        with iso_text_timestamps(self.queryset.db):
+            yield from super().__iter__()
 
 
 class ListModelMixin(mixins.ListModelMixin):

@@ -253,6 +253,8 @@ def _static_spec(serializer: Any, field: serializers.Field) -> tuple[str, str, A
 
 
 def _iso(value: Any, tz: Any, field: serializers.DateTimeField) -> Any:
+    if type(value) is str:  # already the API's text (``apps.core.db.IsoTimestamptzLoader``)
+        return value
     if type(value) is not datetime.datetime or value.utcoffset() is None:
         return field.to_representation(value)  # naive, a date or a string: DRF's rules
     text = value.astimezone(tz).isoformat()
@@ -361,6 +363,14 @@ class FastReadMixin(FieldsOnceMixin):
         if "_row_columns" not in cls.__dict__:
             cls()._class_plan()
         return cls.__dict__["_row_columns"]
+
+    @classmethod
+    def datetimes_in_current_zone(cls) -> bool:
+        """Every date-time field prints in the current time zone (none was given a zone of its own)."""
+        if cls.row_columns() is None:
+            return False
+        plan = cls.__dict__["_compiled_read"]
+        return plan is not _NOT_STATIC and all(not hasattr(field, "timezone") for field in plan[1])
 
     def _dynamic_fields(self, names: tuple[str, ...]) -> dict[str, serializers.Field]:
         """The bound fields the plan reads per instance — only those, when the field set is not built yet.

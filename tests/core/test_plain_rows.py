@@ -129,3 +129,63 @@ def test_the_list_query_count_does_not_grow(user_client, user, network, count, d
     with django_assert_max_num_queries(2):
         response = user_client.get(URL)
     assert len(response.json()["results"]) == 2 * count
+
+
+# --- time stamps read as the API's text ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "micro", [0, 120000, 5, 999999], ids=["whole-second", "trailing-zeros", "leading-zeros", "full"]
+)
+def test_time_stamps_read_as_text_print_exactly_as_drf_prints_them(user_client, user, network, micro):
+    import datetime
+
+    _projects(user, network, 1)
+    stamp = datetime.datetime(2026, 12, 6, 21, 20, 1, micro, tzinfo=datetime.UTC)
+    Project.objects.filter(network=network).update(created_at=stamp, updated_at=stamp)
+    body = user_client.get(URL).json()
+    instances = Project.objects.filter(network=network).order_by("-id")
+    expected = json.loads(JSONRenderer().render(ProjectSerializer(instances, many=True).data))
+    assert body["results"] == expected
+    assert {row["created_at"] for row in body["results"]} == {stamp.isoformat().replace("+00:00", "Z")}
+
+
+def test_in_another_time_zone_the_rows_are_formatted_by_the_serializer(user, network):
+    from django.utils import timezone
+
+    _projects(user, network, 2)
+    queryset = Project.objects.filter(network=network).order_by("-id")
+    with timezone.override("Europe/Paris"):
+        rows = list(plain_rows(queryset, ProjectSerializer))
+        from_rows = ProjectSerializer(rows, many=True).data
+        from_instances = ProjectSerializer(list(queryset), many=True).data
+    assert from_rows == from_instances
+    assert from_rows[0]["created_at"].endswith("+01:00")
+
+
+def test_the_loader_rewrites_utc_text_and_loads_anything_else_as_psycopg_does():
+    import datetime
+
+    from django.db import connection
+
+    from apps.core.db import iso_text_timestamps
+
+    sql = (
+        "SELECT '2026-12-06 21:20:01.12+00'::timestamptz, '2026-12-06 21:20:01+00'::timestamptz,"
+        " '0999-01-02 03:04:05.000001+00'::timestamptz"
+    )
+    with iso_text_timestamps(), connection.cursor() as cursor:
+        cursor.execute(sql)
+        assert cursor.fetchone() == (
+            "2026-12-06T21:20:01.120000Z",
+            "2026-12-06T21:20:01Z",
+            "0999-01-02T03:04:05.000001Z",
+        )
+        cursor.execute("SET LOCAL TIME ZONE 'Asia/Kolkata'")
+        cursor.execute("SELECT '2026-12-06 21:20:01+00'::timestamptz")
+        (value,) = cursor.fetchone()
+    assert isinstance(value, datetime.datetime)  # +05:30: not the API's text, loaded as a datetime
+    assert value == datetime.datetime(2026, 12, 6, 21, 20, 1, tzinfo=datetime.UTC)
+    with connection.cursor() as cursor:  # outside the block: datetimes as ever
+        cursor.execute("SELECT '2026-12-06 21:20:01+00'::timestamptz")
+        assert isinstance(cursor.fetchone()[0], datetime.datetime)
