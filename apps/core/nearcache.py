@@ -245,12 +245,18 @@ class _Tracker(threading.Thread):
                 pass
 
     def run(self) -> None:
-        backoff = 0.1
+        import redis
+
+        backoff, refused = 0.1, False
         while not self._stop.is_set():
             self._restart.clear()
             try:
                 self._track()
-                backoff = 0.1
+                backoff, refused = 0.1, False
+            except redis.ResponseError as exc:  # the server refuses tracking (Redis < 6, an ACL): say so once
+                if not refused:
+                    logger.warning("near cache: Redis refused CLIENT TRACKING (%s); reading Redis directly", exc)
+                refused, backoff = True, 60.0
             except Exception as exc:  # noqa: BLE001 — any failure: copies off, retry
                 if not self._stop.is_set() and not self._restart.is_set():
                     logger.warning("near cache: tracking connection lost (%s); reading Redis directly", exc)
@@ -260,7 +266,7 @@ class _Tracker(threading.Thread):
                 self._conn = None
             if self._stop.wait(0 if self._restart.is_set() else backoff):
                 return
-            backoff = min(backoff * 2, 5.0)
+            backoff = backoff if refused else min(backoff * 2, 5.0)
 
     def _connect(self) -> Any:
         from .redis import CLIENT_NAME, get_redis
@@ -280,6 +286,8 @@ class _Tracker(threading.Thread):
         return conn
 
     def _track(self) -> None:
+        import redis
+
         conn = self._conn = self._connect()
         conn._parser.invalidation_push_handler_func = self._on_push
         prefixes = _disjoint(self.cache._prefixes)
@@ -289,7 +297,7 @@ class _Tracker(threading.Thread):
         conn.send_command(*command)
         reply = conn.read_response()
         if reply not in (b"OK", "OK"):
-            raise RuntimeError(f"CLIENT TRACKING answered {reply!r}")
+            raise redis.ResponseError(f"CLIENT TRACKING answered {reply!r}")
         sock = conn._sock
         self.cache._set_live(bool(prefixes), sock.fileno())
         while not self._stop.is_set() and not self._restart.is_set():
