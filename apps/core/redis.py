@@ -91,7 +91,13 @@ def pool_size() -> int:
 
 
 def close_all() -> None:
-    """Disconnect every sync pool of this process (shutdown; tests)."""
+    """Disconnect every sync pool of this process, and the near cache's tracking connection (shutdown; tests).
+
+    The near cache starts tracking again on its next use.
+    """
+    from .nearcache import near
+
+    near.stop()
     with _lock:
         clients = list(_clients.values())
         _clients.clear()

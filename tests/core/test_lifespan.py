@@ -15,8 +15,17 @@ def _open_client_ids(url: str) -> set[int]:
         return {int(c["id"]) for c in probe.client_list()}
 
 
+def _near_cache_port() -> int:
+    from apps.core.nearcache import near
+    from tests.live import wait_for
+
+    wait_for(lambda: near.begin() is not None, message="near cache tracking")
+    return near._tracker._conn._sock.getsockname()[1]
+
+
 def test_lifespan_shutdown_disconnects_the_sync_and_async_pools(settings):
     sync_id = int(core_redis.get_redis().client_id())
+    tracking_port = _near_cache_port()
 
     async def scenario() -> tuple[int, list[str]]:
         async_id = int(await core_redis.get_async_redis().client_id())
@@ -36,3 +45,10 @@ def test_lifespan_shutdown_disconnects_the_sync_and_async_pools(settings):
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     open_ids = _open_client_ids(settings.REDIS_URL)
     assert sync_id not in open_ids and async_id not in open_ids
+    with redis.Redis.from_url(settings.REDIS_URL) as probe:  # the near cache's tracking connection too
+        ports = {
+            int(str(c["addr"]).rsplit(":", 1)[1])
+            for c in probe.client_list()
+            if c.get("name") == "colony-near-cache"
+        }
+    assert tracking_port not in ports
