@@ -54,6 +54,10 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
             raise AuthenticationFailed(SESSION_REVOKED, code="session_revoked")
         return user, session
 
+    def get_session_token(self, request) -> str | None:
+        # allauth reads request.headers, which builds the whole header map for one lookup
+        return request.META.get("HTTP_X_SESSION_TOKEN")
+
     def authenticate_header(self, request) -> str:
         return "Session"
 

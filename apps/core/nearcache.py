@@ -255,7 +255,9 @@ class _Tracker(threading.Thread):
                 backoff, refused = 0.1, False
             except redis.ResponseError as exc:  # the server refuses tracking (Redis < 6, an ACL): say so once
                 if not refused:
-                    logger.warning("near cache: Redis refused CLIENT TRACKING (%s); reading Redis directly", exc)
+                    logger.warning(
+                        "near cache: Redis refused CLIENT TRACKING (%s); reading Redis directly", exc
+                    )
                 refused, backoff = True, 60.0
             except Exception as exc:  # noqa: BLE001 — any failure: copies off, retry
                 if not self._stop.is_set() and not self._restart.is_set():

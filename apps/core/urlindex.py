@@ -13,7 +13,9 @@ not a literal (a converter, a regex group), in their original order — so the
 first match, and the ``ResolverMatch``, are exactly the plain resolver's. An
 empty-prefix ``include()`` inside is filtered the same way (recursively), keeping
 its namespace and default kwargs. Reversing, system checks and the schema read
-``url_patterns``, which are untouched.
+``url_patterns``, which are untouched. A path once resolved is remembered (its
+match depends on the path alone; each request gets its own copy of it, up to
+2,048 paths, then the memo starts over); a 404 is not remembered.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import re
 import threading
 from typing import Any
 
-from django.urls import URLPattern, URLResolver
+from django.urls import ResolverMatch, URLPattern, URLResolver
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
 
@@ -101,6 +103,7 @@ class IndexedResolver(URLResolver):
         self._subs: dict[str, URLResolver] | None = None
         self._any: URLResolver | None = None
         self._build_lock = threading.Lock()
+        self._memo: dict[str, ResolverMatch] = {}
 
     def _sub(self, patterns: list) -> URLResolver:
         return URLResolver(self.pattern, patterns, self.default_kwargs, self.app_name, self.namespace)
@@ -118,12 +121,39 @@ class IndexedResolver(URLResolver):
 
     def resolve(self, path: Any) -> Any:
         path = str(path)
+        known = self._memo.get(path)
+        if known is not None:
+            return _copy_match(known)
         match = self.pattern.match(path)
         if not match:
             raise Resolver404({"path": path})
         subs = self._subs if self._subs is not None else self._build()
         key = _REQUEST_KEY.match(match[0]).group()
-        return (subs.get(key) or self._any).resolve(path)
+        resolved = (subs.get(key) or self._any).resolve(path)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[path] = resolved
+        return _copy_match(resolved)
+
+
+#: paths resolved lately (a match depends on the path alone); cleared when full
+_MEMO_SIZE = 2048
+
+
+def _copy_match(match: ResolverMatch) -> ResolverMatch:
+    """A request's own ``ResolverMatch`` (views may change its kwargs) of a memoised one."""
+    return ResolverMatch(
+        match.func,
+        match.args,
+        dict(match.kwargs),
+        match.url_name,
+        match.app_names,
+        match.namespaces,
+        match.route,
+        match.tried,
+        dict(match.captured_kwargs),
+        dict(match.extra_kwargs),
+    )
 
 
 def indexed_path(route: str, patterns: list, name: str | None = None) -> IndexedResolver:

@@ -111,3 +111,23 @@ def test_regex_first_segments_are_read_only_when_literal():
     assert _pattern_key(RegexPattern(r"projects/$")) is _ANY  # unanchored: may match anywhere
     assert _pattern_key(RoutePattern("me/")) == "me"
     assert _pattern_key(RoutePattern("<uuid:pk>/")) is _ANY
+
+
+def test_a_remembered_path_resolves_the_same_and_each_request_gets_its_own_match():
+    indexed, plain = _indexed(), _plain()
+    path = "api/v1/projects/01a23c7e-5a47-745c-b40a-2e4414fe106a/"
+    first = indexed.resolve(path)
+    assert path in indexed._memo
+    second = indexed.resolve(path)
+    assert _outcome(indexed, path) == _outcome(plain, path)
+    assert second is not first and second.kwargs == first.kwargs
+    second.kwargs["pk"] = "changed by a view"
+    assert indexed.resolve(path).kwargs == first.kwargs  # the memo is not what the view changed
+    with pytest.raises(Resolver404):
+        indexed.resolve("api/v1/nothing/")
+    assert "api/v1/nothing/" not in indexed._memo
+
+
+def test_remembered_paths_still_resolve_every_route_as_the_plain_resolver_does():
+    test_every_api_route_resolves_as_the_plain_resolver_does()  # the first pass filled the memo
+    test_every_api_route_resolves_as_the_plain_resolver_does()
