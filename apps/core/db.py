@@ -67,11 +67,12 @@ class IsoTimestamptzLoader(_TimestamptzLoader):
     """
 
     def load(self, data: Any) -> Any:
-        text = bytes(data)
-        if len(text) >= 22 and text[-3:] == b"+00" and text[10:11] == b" " and text[4:5] == b"-":
-            if len(text) > 22:  # a fraction: PostgreSQL drops its trailing zeros, Python prints six digits
-                return f"{text[:10].decode()}T{text[11:19].decode()}.{text[20:-3].decode():0<6}Z"
-            return f"{text[:10].decode()}T{text[11:19].decode()}Z"
+        text = str(data, "ascii")  # PostgreSQL's ISO date style is ASCII
+        size = len(text)
+        if size >= 22 and text[-3:] == "+00" and text[10] == " " and text[4] == "-":
+            if size > 22:  # a fraction: PostgreSQL drops its trailing zeros, Python prints six digits
+                return f"{text[:10]}T{text[11:19]}.{text[20:-3]:0<6}Z"
+            return f"{text[:10]}T{text[11:19]}Z"
         return super().load(data)
 
 
