@@ -42,6 +42,8 @@ api_v1 = [
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    # the API first: no pattern before it can match ``api/v1/…``, so an API request tries no other
+    indexed_path("api/v1/", api_v1),  # resolved by first segment: only the routes that can match
     path("admin/", admin.site.urls),
     path("accounts/", include("apps.accounts.browser_urls")),
     path("accounts/", include("apps.preferences.browser_urls")),
@@ -49,7 +51,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("apps.accounts.headless_urls")),
     path("_allauth/", include(guarded_allauth_urls())),  # safe JSON, no half-authenticated session
-    indexed_path("api/v1/", api_v1),  # resolved by first segment: only the routes that can match
     path("chat/", chat_views.chat_page, name="chat"),
     path("", include("apps.invites.browser_urls")),
     path("", include("apps.mailing.browser_urls")),
