@@ -165,10 +165,12 @@ class NearCache:
                 except (StopIteration, KeyError, RuntimeError):
                     pass
             entries[name] = (ABSENT if value is None else value, expires)
-        if generation < self._floor or not self.fresh():  # pushes landed while storing: re-check them
-            for name in values:
-                if generation < self._floor or recent.get(name, 0) > generation:
-                    entries.pop(name, None)
+        # an invalidation applied while storing (the tracker marks ``_recent`` before it drops the
+        # copy, so either it drops what was just stored or this sees its mark): re-check every key
+        floor_passed = generation < self._floor
+        for name in values:
+            if floor_passed or recent.get(name, 0) > generation:
+                entries.pop(name, None)
 
     # --- invalidation (tracker thread) ----------------------------------------------------
 
