@@ -14,7 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -26,6 +29,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def signed_in_browser(base_url: str, user, password: str | None = None) -> Iterator[Any]:
+    """An ``httpx`` client signed in through the real login form of the live server (session cookie)."""
+    import httpx
+
+    from tests.accounts.factories import PASSWORD
+
+    with httpx.Client(base_url=base_url, follow_redirects=False) as browser:
+        browser.get("/accounts/login/")
+        response = browser.post(
+            "/accounts/login/",
+            data={
+                "login": user.email,
+                "password": password or PASSWORD,
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
+            headers={"Referer": base_url + "/accounts/login/"},
+        )
+        assert response.status_code == 302, response.text
+        yield browser
 
 
 def wait_for(predicate, *, timeout: float = 15.0, interval: float = 0.05, message: str = "condition"):

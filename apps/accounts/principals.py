@@ -138,34 +138,23 @@ def load_session(cache_key: str, session_key: str) -> tuple[bytes | None, Prefet
     return reply[0], Prefetched(reply[1].decode(), reply[2], reply[3], reply[4])
 
 
-def _present(value: Any) -> Any:
-    return None if value is ABSENT else value
-
-
 def _near_session(cache_key: str, pointer: str) -> tuple[bytes | None, Prefetched | None] | None:
     """What ``load_session``'s script would answer, from the copies alone; None if any is missing."""
-    get = near.get
-    raw = get(cache_key)
+    raw = near.get(cache_key)
     if raw is None:
         return None
     if raw is ABSENT:
         return None, None
-    uid = get(pointer)
+    uid = near.get(pointer)
     if uid is None:
         return None
     if uid is ABSENT:
         return raw, None
     uid = uid.decode()
-    user_raw = get(USER_PREFIX + uid)
-    security_raw = get(_security_cache_key(uid))
-    if user_raw is None or security_raw is None:
+    found = near_principal(uid)
+    if found is None:
         return None
-    network_raw: Any = ABSENT
-    if user_raw is not ABSENT:
-        network_raw = get(NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode())
-        if network_raw is None:
-            return None
-    return raw, Prefetched(uid, _present(user_raw), _present(network_raw), _present(security_raw))
+    return raw, Prefetched(uid, *(None if value is ABSENT else value for value in found))
 
 
 def _session_entries(reply: list[Any], cache_key: str, pointer: str) -> dict[str, Any]:
@@ -176,13 +165,36 @@ def _session_entries(reply: list[Any], cache_key: str, pointer: str) -> dict[str
     if len(reply) < 5:
         entries[pointer] = None
         return entries
-    uid = reply[1].decode()
-    user_raw = reply[2]
     entries[pointer] = reply[1]
-    entries[USER_PREFIX + uid] = user_raw
-    entries[_security_cache_key(uid)] = reply[4]
+    entries.update(principal_entries(reply[1].decode(), reply[2], reply[3], reply[4]))
+    return entries
+
+
+def network_key_of(user_raw: bytes) -> str:
+    """The key of the network entry a user entry names (its first line)."""
+    return NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode()
+
+
+def near_principal(uid: str) -> tuple[Any, Any, Any] | None:
+    """A user's (user, network, security state) entries from the near copies — ``ABSENT`` where
+    Redis has none — or None when a copy is missing (the caller reads Redis)."""
+    user_raw = near.get(USER_PREFIX + uid)
+    security_raw = near.get(_security_cache_key(uid))
+    if user_raw is None or security_raw is None:
+        return None
+    network_raw: Any = ABSENT
+    if user_raw is not ABSENT:
+        network_raw = near.get(network_key_of(user_raw))
+        if network_raw is None:
+            return None
+    return user_raw, network_raw, security_raw
+
+
+def principal_entries(uid: str, user_raw: Any, network_raw: Any, security_raw: Any) -> dict[str, Any]:
+    """A user's principal entries as read from Redis (None: absent), keyed for ``near.put``."""
+    entries = {USER_PREFIX + uid: user_raw, _security_cache_key(uid): security_raw}
     if user_raw is not None:
-        entries[NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode()] = reply[3]
+        entries[network_key_of(user_raw)] = network_raw
     return entries
 
 

@@ -197,21 +197,16 @@ def load(prefix: str, *, secret_hash: str, ip: str | None) -> Principal:
 
 
 def _near_load(prefix: str, secret_hash: str) -> Principal | None:
-    get = near.get
-    record_raw = get(principal_key(prefix))
+    record_raw = near.get(principal_key(prefix))
     if record_raw is None or record_raw is ABSENT or not record_raw:
         return None
     user_id, key_id, cached_hash = record_raw.split(b"\n", 3)[:3]
     if not hmac.compare_digest(cached_hash, secret_hash.encode()):
         return None  # judged and counted by the script
-    uid = user_id.decode()
-    user_raw = get(principals.USER_PREFIX + uid)
-    security_raw = get(principals._security_cache_key(uid))
-    if user_raw is None or user_raw is ABSENT or security_raw is None:
+    found = principals.near_principal(user_id.decode())
+    if found is None or ABSENT in found[:2]:  # a copy missing, or the user / network gone
         return None
-    network_raw = get(principals.NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode())
-    if network_raw is None or network_raw is ABSENT:
-        return None
+    user_raw, network_raw, security_raw = found
     record, api_key = _decode(record_raw)
     if not hmac.compare_digest(secret_hash, record.secret_hash):
         return None
@@ -247,10 +242,7 @@ def _load_by_script(prefix: str, *, secret_hash: str, ip: str | None) -> Princip
     record, api_key = _decode(record_raw)
     kept = {principal_key(prefix): record_raw}
     if user_raw is not None:
-        uid = str(record.user_id)
-        kept[principals.USER_PREFIX + uid] = user_raw
-        kept[principals._security_cache_key(uid)] = security_raw
-        kept[principals.NETWORK_PREFIX + user_raw[: user_raw.index(b"\n")].decode()] = network_raw
+        kept.update(principals.principal_entries(str(record.user_id), user_raw, network_raw, security_raw))
     if not hmac.compare_digest(secret_hash, record.secret_hash):  # the script compared; trust nothing
         return Principal(None, None, None, Failure(throttled=False, retry_after=0))
     admission = usage.Admission(

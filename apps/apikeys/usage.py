@@ -36,6 +36,9 @@ USAGE_TTL_SECONDS = 7 * 86400  # a hash nobody drains (beat down for a week) exp
 LAST_USED_INTERVAL = 60
 FIELDS = {"r": "request_count", "e": "error_count", "t": "throttled_count"}
 
+#: (key id, hour epoch) → {"r": n, "e": n, "t": n}
+Counts = dict[tuple[str, int], dict[str, int]]
+
 
 def hour_key(hour: int) -> str:
     return key("{apikeys}", "usage", hour)
@@ -129,7 +132,7 @@ class Meter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._windows: dict[str, _Window] = {}
-        self._counts: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+        self._counts: Counts = defaultdict(dict)
         self._touched: dict[str, float] = {}
         self._pid = 0
         self._wake = threading.Event()
@@ -224,12 +227,12 @@ class Meter:
                     allowed = False
         return allowed, touched
 
-    def _take_counts(self) -> dict[tuple[str, int], dict[str, int]]:
+    def _take_counts(self) -> Counts:
         with self._lock:
             counts, self._counts = self._counts, defaultdict(dict)
         return counts
 
-    def _put_back(self, counts: dict[tuple[str, int], dict[str, int]]) -> None:
+    def _put_back(self, counts: Counts) -> None:
         with self._lock:
             for slot_key, values in counts.items():
                 slot = self._counts[slot_key]
@@ -266,7 +269,8 @@ class Meter:
             raise
 
 
-def _write_counts(pipe: Any, counts: dict[tuple[str, int], dict[str, int]]) -> None:
+def _write_counts(pipe: Any, counts: Counts) -> None:
+    """Add ``counts`` to the hour hashes, on ``pipe`` (the meter's flushes and claims, ``restore``, ``_incr``)."""
     for (key_id, hour), values in counts.items():
         name = hour_key(hour)
         for kind, value in values.items():
@@ -294,12 +298,7 @@ def count_error(key_id: Any, hour: int) -> None:
 
 
 def _incr(key_id: Any, hour: int, field: str) -> None:
-    name = hour_key(hour)
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.hincrby(name, f"{key_id}:{field}", 1)
-    pipe.expire(name, USAGE_TTL_SECONDS)
-    pipe.sadd(HOURS, hour)
-    pipe.execute()
+    restore({(str(key_id), hour): {field: 1}})
 
 
 _DRAIN = """
@@ -313,9 +312,6 @@ for i = 2, #KEYS do
 end
 return out
 """
-
-#: (key id, hour epoch) → {"r": n, "e": n, "t": n}
-Counts = dict[tuple[str, int], dict[str, int]]
 
 
 def drain() -> Counts:
@@ -348,12 +344,7 @@ def restore(counts: Counts) -> None:
     if not counts:
         return
     pipe = get_redis().pipeline(transaction=False)
-    for (key_id, hour), values in counts.items():
-        name = hour_key(hour)
-        for kind, value in values.items():
-            pipe.hincrby(name, f"{key_id}:{kind}", value)
-        pipe.expire(name, USAGE_TTL_SECONDS)
-        pipe.sadd(HOURS, hour)
+    _write_counts(pipe, counts)
     pipe.execute()
 
 

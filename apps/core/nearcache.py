@@ -37,6 +37,7 @@ so no request ever shares a mutable object with another.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -96,11 +97,8 @@ class NearCache:
             if self._pid == pid and self._tracker is not None:
                 return
             # a fresh process (first use, or a fork: the parent's thread and socket are not ours)
-            self._entries, self._recent = {}, {}
-            self._forget_all()
-            self.live = False
+            self._set_live(False)
             self.busy = False
-            self._fd = -1
             self._pid = pid
             self._tracker = _Tracker(self)
             self._tracker.start()
@@ -229,22 +227,21 @@ class _Tracker(threading.Thread):
         self._conn: Any = None
 
     def stop(self) -> None:
-        self._stop.set()
-        self.cache._set_live(False)  # before the socket closes: its descriptor may be reused
-        self._close()
+        self._interrupt(self._stop)
 
     def restart(self) -> None:
-        self._restart.set()
-        self.cache._set_live(False)
+        self._interrupt(self._restart)
+
+    def _interrupt(self, event: threading.Event) -> None:
+        event.set()
+        self.cache._set_live(False)  # before the socket closes: its descriptor may be reused
         self._close()
 
     def _close(self) -> None:
         conn = self._conn
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken connection
                 conn.disconnect()
-            except Exception:  # noqa: BLE001, S110 — closing a broken connection
-                pass
 
     def run(self) -> None:
         import redis

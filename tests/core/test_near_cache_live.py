@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -22,28 +20,12 @@ from django.db import connection
 
 from apps.accounts import principals
 from apps.core.nearcache import near
-from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
+from tests.live import signed_in_browser
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 ME = "/api/v1/me/"
-
-
-@contextmanager
-def _browser(base: str, user) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, follow_redirects=False) as browser:
-        browser.get("/accounts/login/")
-        response = browser.post(
-            "/accounts/login/",
-            data={
-                "login": user.email,
-                "password": PASSWORD,
-                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-            },
-            headers={"Referer": base + "/accounts/login/"},
-        )
-        assert response.status_code == 302, response.text
-        yield browser
 
 
 def _warm(client: httpx.Client) -> None:
@@ -54,7 +36,7 @@ def _warm(client: httpx.Client) -> None:
 
 def test_a_suspension_saved_through_the_orm_refuses_the_next_session_call(live_asgi, network):
     user = UserFactory(network=network)
-    with _browser(live_asgi.url, user) as browser:
+    with signed_in_browser(live_asgi.url, user) as browser:
         _warm(browser)
         user.is_active = False
         user.save()
@@ -75,7 +57,7 @@ def test_a_revoked_api_key_is_refused_on_the_next_call(live_asgi, network):
 
 def test_a_change_made_by_another_process_shows_on_the_next_call(live_asgi, network):
     user = UserFactory(network=network)
-    with _browser(live_asgi.url, user) as browser:
+    with signed_in_browser(live_asgi.url, user) as browser:
         _warm(browser)
         with connection.cursor() as cursor:  # behind the ORM's back: no signal, no invalidation of ours
             table = connection.ops.quote_name(type(user)._meta.db_table)

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from apps.core.redis import CLIENT_NAME, get_redis, pool_size
-from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
+from tests.live import signed_in_browser
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -57,18 +58,7 @@ def test_requests_to_a_live_server_reuse_the_process_pool(live_asgi, network):
 
     user = UserFactory(network=network)
     token = create_api_key(actor=user, name="pool", scopes=["profile:read"]).token
-    with httpx.Client(base_url=live_asgi.url, follow_redirects=False) as browser:
-        browser.get("/accounts/login/")
-        response = browser.post(
-            "/accounts/login/",
-            data={
-                "login": user.email,
-                "password": PASSWORD,
-                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-            },
-            headers={"Referer": live_asgi.url + "/accounts/login/"},
-        )
-        assert response.status_code == 302, response.text
+    with signed_in_browser(live_asgi.url, user) as browser:
         with httpx.Client(base_url=live_asgi.url, headers={"Authorization": f"Bearer {token}"}) as app:
 
             def burst(n: int) -> None:
